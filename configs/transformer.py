@@ -1,0 +1,36 @@
+"""Encoder-decoder presets (Vaswani et al. 2017 Table 3): base and big, shared 37k BPE vocab."""
+
+from scaling.config import Config, DataConfig, MeshConfig, ModelConfig, OptimConfig, TrainConfig
+from scaling.config import register
+
+WMT_VOCAB = 37000  # shared source-target BPE vocabulary of WMT'14 en-de (§5.1)
+
+
+def _transformer(d_model: int, n_heads: int, d_ff: int, dropout: float) -> Config:
+    return Config(
+        model=ModelConfig(family="encdec", vocab_size=WMT_VOCAB, n_layers=6, n_decoder_layers=6,
+                          d_model=d_model, n_heads=n_heads, d_ff=d_ff, max_len=256,
+                          pos_emb="sinusoidal", norm="post", activation="relu",
+                          dropout=dropout, attn_dropout=dropout),
+        # §5.3: Adam b1 0.9, b2 0.98, eps 1e-9, 4000 warmup steps; 25k tokens a batch.
+        optim=OptimConfig(lr=7e-4, b2=0.98, eps=1e-9, weight_decay=0.0, warmup_steps=4000),
+        train=TrainConfig(steps=100_000, global_batch=128, seq_len=256),
+    )
+
+
+register("transformer-base")(lambda: _transformer(512, 8, 2048, 0.1))
+register("transformer-big")(lambda: _transformer(1024, 16, 4096, 0.3))
+
+
+@register("transformer-tiny")
+def transformer_tiny() -> Config:
+    """A CPU-size encoder-decoder for tests and demos."""
+    return Config(
+        model=ModelConfig(family="encdec", vocab_size=2048, n_layers=2, n_decoder_layers=2,
+                          d_model=128, n_heads=4, d_ff=512, max_len=128, pos_emb="sinusoidal",
+                          norm="post", activation="relu"),
+        data=DataConfig(source="embedded"),
+        mesh=MeshConfig(data=2, fsdp=2, tensor=2),
+        optim=OptimConfig(lr=1e-3, b2=0.98, eps=1e-9, weight_decay=0.0, warmup_steps=30),
+        train=TrainConfig(steps=300, global_batch=32),
+    )
