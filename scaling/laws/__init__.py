@@ -1,0 +1,1 @@
+"""Scaling laws: parameter/FLOP accounting, sweeps, power-law fits, plots and reports."""
