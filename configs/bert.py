@@ -1,7 +1,14 @@
 """BERT presets (Devlin et al. 2019 §3): post-LN bidirectional encoders, WordPiece vocab 30522."""
 
-from scaling.config import Config, DataConfig, MeshConfig, ModelConfig, OptimConfig, TrainConfig
-from scaling.config import register
+from scaling.config import (
+    Config,
+    DataConfig,
+    MeshConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    register,
+)
 
 BERT_VOCAB = 30522
 

@@ -1,7 +1,14 @@
 """GPT-family presets: GPT-1, GPT-2, the eight GPT-3 sizes (Table 2.1) and a CPU-size model."""
 
-from scaling.config import Config, DataConfig, MeshConfig, ModelConfig, OptimConfig, TrainConfig
-from scaling.config import register
+from scaling.config import (
+    Config,
+    DataConfig,
+    MeshConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    register,
+)
 
 GPT2_VOCAB = 50257  # GPT-2/3 byte-level BPE (Radford et al. 2019)
 

@@ -1,7 +1,14 @@
 """Encoder-decoder presets (Vaswani et al. 2017 Table 3): base and big, shared 37k BPE vocab."""
 
-from scaling.config import Config, DataConfig, MeshConfig, ModelConfig, OptimConfig, TrainConfig
-from scaling.config import register
+from scaling.config import (
+    Config,
+    DataConfig,
+    MeshConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    register,
+)
 
 WMT_VOCAB = 37000  # shared source-target BPE vocabulary of WMT'14 en-de (§5.1)
 

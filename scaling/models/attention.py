@@ -1,0 +1,127 @@
+"""Masks and multi-head attention: the one attention every family uses.
+
+Letter legend (shape comments and einsum strings):
+  B batch, T query length, S key/value length, N heads, H head width, D model width.
+
+Masks are booleans (True = may attend) shaped to broadcast against [B, N, T, S], built by the
+small helpers below and combined with `&`. Logits and softmax run in float32; masked entries
+get a finite large negative so fully masked rows (padding queries) stay finite.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from scaling.models.linear import Linear
+
+NEG_INF = -1e30  # finite: exp() underflows to 0 without producing NaN in fully masked rows
+
+
+def causal_mask(T: int, S: int | None = None) -> jax.Array:
+    """Query t sees keys s <= t (queries aligned to the last T keys when S > T)."""
+    S = T if S is None else S
+    q = jnp.arange(T)[:, None] + (S - T)  # [T, 1]
+    k = jnp.arange(S)[None, :]  # [1, S]
+    return (k <= q)[None, None]  # [1, 1, T, S]
+
+
+def padding_mask(key_valid: jax.Array) -> jax.Array:
+    """Keys marked valid ([B, S] bool) may be attended to; padding keys may not."""
+    return key_valid[:, None, None, :]  # [B, 1, 1, S]
+
+
+def segment_mask(q_segments: jax.Array, k_segments: jax.Array) -> jax.Array:
+    """Packed sequences: a query sees only keys of its own segment (document)."""
+    return q_segments[:, None, :, None] == k_segments[:, None, None, :]  # [B, 1, T, S]
+
+
+def local_mask(T: int, S: int | None, width) -> jax.Array:
+    """A band of width r: query t sees keys s with |t - s| < r. r == 0 means no band.
+
+    `width` may be a traced integer, so one scanned stack can alternate dense and banded
+    layers (GPT-3 §2.1) by feeding each layer its own width.
+    """
+    S = T if S is None else S
+    q = jnp.arange(T)[:, None] + (S - T)  # [T, 1]
+    k = jnp.arange(S)[None, :]  # [1, S]
+    return ((width == 0) | (jnp.abs(q - k) < width))[None, None]  # [1, 1, T, S]
+
+
+def dot_product_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: jax.Array | None,
+    *,
+    dropout_rate: float = 0.0,
+    dropout_rng: jax.Array | None = None,
+) -> jax.Array:
+    """softmax(q kᵀ / √H + mask) v (Vaswani et al. 2017 §3.2.1), the XLA path.
+
+    q: [B, T, N, H]; k, v: [B, S, N, H]; mask broadcastable to [B, N, T, S]. Returns [B, T, N, H].
+    """
+    H = q.shape[-1]
+    logits = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32)
+    logits = logits / jnp.sqrt(jnp.float32(H))  # [B, N, T, S]
+    if mask is not None:
+        logits = jnp.where(mask, logits, NEG_INF)
+    probs = jax.nn.softmax(logits, axis=-1)  # [B, N, T, S] float32
+    if dropout_rate > 0.0 and dropout_rng is not None:
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
+    return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(v.dtype), v)  # [B, T, N, H]
+
+
+def cudnn_attention(q, k, v, mask, *, causal: bool) -> jax.Array:
+    """The fused cuDNN kernel (GPU only); same contract as `dot_product_attention`, no dropout.
+
+    The causal part of the mask is passed as `is_causal` so the kernel can skip masked tiles;
+    `mask` then holds only the rest (segments, padding, band).
+    """
+    return jax.nn.dot_product_attention(
+        q, k, v, mask=mask, is_causal=causal, implementation="cudnn"
+    )  # [B, T, N, H]
+
+
+class Attention(nn.Module):
+    """Multi-head attention with its projections; self-attention when `x_kv` is `x_q`."""
+
+    n_heads: int
+    dtype: jnp.dtype = jnp.float32
+    init_std: float = 0.02
+    out_std: float = 0.02  # GPT-2 §2.3 scales residual projections by 1/√(2L)
+    dropout_rate: float = 0.0
+    deterministic: bool = True
+    implementation: str = "xla"  # xla | cudnn
+
+    @nn.compact
+    def __call__(self, x_q, x_kv, mask, *, causal: bool = False):
+        """x_q: [B, T, D]; x_kv: [B, S, D]; mask broadcastable to [B, N, T, S]. Returns [B, T, D].
+
+        `mask` must already include the causal part when `causal` is set; the flag only lets
+        the cuDNN path use its causal kernel.
+        """
+        D = x_q.shape[-1]
+        N, H = self.n_heads, D // self.n_heads
+
+        def proj(name):
+            return Linear("BTD,DNH->BTNH", (D, N, H), ("embed", "heads", "kv"),
+                          ("heads", "kv"), self.init_std, self.dtype, name=name)
+
+        q = proj("query")(x_q)  # [B, T, N, H]
+        k = proj("key")(x_kv)  # [B, S, N, H]
+        v = proj("value")(x_kv)  # [B, S, N, H]
+        dropout = 0.0 if self.deterministic else self.dropout_rate
+        if self.implementation == "cudnn" and dropout == 0.0:
+            rest = None if mask is None else mask
+            if causal and mask is not None:
+                rest = mask | ~causal_mask(q.shape[1], k.shape[1])  # drop the causal part
+            out = cudnn_attention(q, k, v, rest, causal=causal)  # [B, T, N, H]
+        else:
+            rng = self.make_rng("dropout") if dropout > 0.0 else None
+            out = dot_product_attention(
+                q, k, v, mask, dropout_rate=dropout, dropout_rng=rng)  # [B, T, N, H]
+        return Linear("BTNH,NHD->BTD", (N, H, D), ("heads", "kv", "embed"), ("embed",),
+                      self.out_std, self.dtype, name="out")(out)  # [B, T, D]

@@ -1,0 +1,85 @@
+"""BERT (Devlin et al. 2019): a bidirectional post-LN encoder with MLM and NSP heads.
+
+Letter legend: B batch, T length, D model width, V vocab.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+from scaling.config import ModelConfig
+from scaling.models.attention import segment_mask
+from scaling.models.layers import Embed, Positions, constrain, dtype_of, gather_rows, layer_norm
+from scaling.models.linear import Linear
+from scaling.models.stack import Stack
+
+
+def _dense(features: int, model: ModelConfig, name: str, axes=("embed", "act_embed")):
+    """A [D, features] head layer; its input's leading dims are kept ("...D,DE->...E")."""
+    return Linear("...D,DE->...E", (model.d_model, features), axes, (axes[1],),
+                  model.init_std, dtype_of(model), name=name)
+
+
+class BERT(nn.Module):
+    """Embeddings (token + position + sentence type, then LayerNorm), encoder, MLM/NSP heads."""
+
+    model: ModelConfig
+    deterministic: bool = True
+    implementation: str = "xla"
+
+    @nn.compact
+    def __call__(self, inputs, type_ids, positions, segment_ids):
+        """All inputs [B, T] int32. Returns MLM logits [B, T, V] and NSP logits [B, 2]."""
+        m = self.model
+        embed = Embed(m.vocab_size, m.d_model, m.init_std, dtype_of(m), name="token_embed")
+        types = self.param(
+            "type_embed",
+            nn.with_logical_partitioning(nn.initializers.normal(m.init_std), (None, "embed")),
+            (m.type_vocab_size, m.d_model))  # [2, D]
+        x = embed(inputs) + Positions(m, name="pos_embed")(positions)  # [B, T, D]
+        x = x + gather_rows(types, type_ids).astype(x.dtype)
+        x = layer_norm(m, "embed_norm")(x).astype(dtype_of(m))
+        x = constrain(nn.Dropout(m.dropout, deterministic=self.deterministic)(x))
+        mask = segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]; 0 = padding
+        x = Stack(m, m.n_layers, causal=False, deterministic=self.deterministic,
+                  implementation=self.implementation, name="encoder")(x, mask)  # [B, T, D]
+        h = nn.gelu(_dense(m.d_model, m, "mlm_dense")(x), approximate=False)  # [B, T, D]
+        h = layer_norm(m, "mlm_norm")(h).astype(dtype_of(m))
+        bias = self.param("mlm_bias", nn.with_logical_partitioning(
+            nn.initializers.zeros, ("vocab",)), (m.vocab_size,))  # [V]
+        mlm_logits = embed.attend(h) + bias  # [B, T, V]
+        pooled = jnp.tanh(_dense(m.d_model, m, "pooler")(x[:, 0]))  # [B, D]
+        nsp_logits = _dense(2, m, "nsp", axes=("embed", None))(pooled)  # [B, 2]
+        return mlm_logits, nsp_logits.astype(jnp.float32)
+
+
+def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):
+    return BERT(model, deterministic=deterministic, implementation=implementation)
+
+
+def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:
+    ids = jnp.zeros((batch, seq_len), jnp.int32)
+    return {"inputs": ids, "type_ids": ids, "positions": ids, "segment_ids": ids + 1,
+            "targets": ids, "weights": jnp.ones((batch, seq_len), jnp.float32),
+            "nsp_labels": jnp.zeros((batch,), jnp.int32)}
+
+
+def init_args(batch: dict) -> tuple:
+    return (batch["inputs"], batch["type_ids"], batch["positions"], batch["segment_ids"])
+
+
+def loss_terms(module: BERT, params, batch: dict, rngs: dict | None = None):
+    """Masked-LM cross entropy over positions with weight 1, plus NSP when labels are given.
+
+    Returns (sum, weight) with sum / weight = MLM mean + NSP mean for one batch (§3.1).
+    """
+    mlm_logits, nsp_logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)
+    ce = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch["targets"])  # [B, T]
+    w = batch["weights"]
+    total, weight = jnp.sum(ce * w), jnp.sum(w)
+    if "nsp_labels" in batch:
+        nsp = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, batch["nsp_labels"])
+        total = total + jnp.mean(nsp) * weight
+    return total, weight

@@ -1,0 +1,86 @@
+"""GPT family (Radford et al. 2018, 2019; Brown et al. 2020): a causal decoder, tied LM head.
+
+Letter legend: B batch, T length, D model width, V vocab.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+from scaling.config import ModelConfig
+from scaling.models.attention import causal_mask, segment_mask
+from scaling.models.layers import Embed, Positions, constrain, dtype_of, layer_norm
+from scaling.models.linear import Linear
+from scaling.models.stack import Stack
+
+
+class GPT(nn.Module):
+    """Token + position embeddings, a causal stack, a final LayerNorm (pre-LN), tied logits."""
+
+    model: ModelConfig
+    deterministic: bool = True
+    implementation: str = "xla"
+
+    @nn.compact
+    def __call__(self, inputs, positions=None, segment_ids=None):
+        """inputs, positions, segment_ids: [B, T] int32 (segment 0 = padding). Returns [B, T, V].
+
+        Packed rows carry one segment id per document; attention never crosses documents.
+        """
+        m = self.model
+        B, T = inputs.shape
+        if positions is None:
+            positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
+        if segment_ids is None:
+            segment_ids = jnp.ones((B, T), jnp.int32)  # [B, T]
+        embed = Embed(m.vocab_size, m.d_model, m.init_std, dtype_of(m), name="token_embed")
+        x = embed(inputs) + Positions(m, name="pos_embed")(positions)  # [B, T, D]
+        x = nn.Dropout(m.dropout, deterministic=self.deterministic)(x)
+        x = constrain(x)
+        mask = causal_mask(T) & segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]
+        x = Stack(m, m.n_layers, causal=True, deterministic=self.deterministic,
+                  implementation=self.implementation, name="decoder")(x, mask)  # [B, T, D]
+        if m.norm == "pre":
+            x = layer_norm(m, "final_norm")(x).astype(x.dtype)
+        if m.tie_embeddings:
+            return embed.attend(x)  # [B, T, V] float32
+        head = Linear("BTD,DV->BTV", (m.d_model, m.vocab_size), ("embed", "vocab"), None,
+                      m.init_std, dtype_of(m), name="lm_head")
+        return head(x).astype(jnp.float32)  # [B, T, V]
+
+
+def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):
+    return GPT(model, deterministic=deterministic, implementation=implementation)
+
+
+def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:
+    """Zero-filled arrays of the shapes a training batch has (for init and eval_shape)."""
+    ids = jnp.zeros((batch, seq_len), jnp.int32)
+    return {"inputs": ids, "targets": ids, "positions": ids, "segment_ids": ids + 1,
+            "weights": jnp.ones((batch, seq_len), jnp.float32)}
+
+
+def init_args(batch: dict) -> tuple:
+    return (batch["inputs"], batch["positions"], batch["segment_ids"])
+
+
+def loss_terms(module: GPT, params, batch: dict, rngs: dict | None = None):
+    """Next-token cross entropy summed over weighted positions: (sum of losses, sum of weights).
+
+    Summing (not averaging) lets gradient accumulation and data parallelism divide once by the
+    global token count, so every layout gives the single-device loss exactly.
+    """
+    logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)  # [B, T, V]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])  # [B, T]
+    w = batch["weights"]
+    return jnp.sum(ce * w), jnp.sum(w)
+
+
+def token_logprobs(module: GPT, params, batch: dict) -> jax.Array:
+    """log p(target | prefix) per position, [B, T] (scoring for eval and few-shot)."""
+    logits = module.apply({"params": params}, *init_args(batch))  # [B, T, V]
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, batch["targets"][..., None], axis=-1)[..., 0]  # [B, T]

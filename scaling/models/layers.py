@@ -1,0 +1,156 @@
+"""Building blocks shared by every family: embeddings, positions, norm, MLP and the block.
+
+Letter legend: B batch, T query length, S key length, D model width, F MLP width, V vocab.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from scaling.config import ModelConfig
+from scaling.models.attention import Attention, local_mask
+from scaling.models.linear import Linear
+
+
+def dtype_of(model: ModelConfig):
+    return jnp.dtype(model.dtype)
+
+
+def constrain(x: jax.Array) -> jax.Array:
+    """Pin a [B, T, D] activation at a block boundary: batch over data×fsdp, D replicated."""
+    return nn.with_logical_constraint(x, ("batch", "length", "act_embed"))
+
+
+class Embed(nn.Module):
+    """Token embedding table, also the tied output projection (GPT-2, BERT, Vaswani §3.4)."""
+
+    vocab_size: int
+    d_model: int
+    init_std: float = 0.02
+    dtype: jnp.dtype = jnp.float32
+
+    def setup(self):
+        self.embedding = self.param(
+            "embedding",
+            nn.with_logical_partitioning(nn.initializers.normal(self.init_std), ("vocab", "embed")),
+            (self.vocab_size, self.d_model),
+        )  # [V, D]
+
+    def __call__(self, ids: jax.Array) -> jax.Array:
+        return gather_rows(self.embedding, ids).astype(self.dtype)  # [B, T, D]
+
+    def attend(self, x: jax.Array) -> jax.Array:
+        """Logits against every token: x [B, T, D] -> [B, T, V] in float32."""
+        return jnp.einsum("BTD,VD->BTV", x, self.embedding.astype(self.dtype),
+                          preferred_element_type=jnp.float32)
+
+
+def gather_rows(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """table[ids] with the table gathered whole first: a row lookup from a table sharded on
+    both axes has no efficient partitioning, so XLA would otherwise replicate it anyway."""
+    table = nn.with_logical_constraint(table, (None, None))  # [V, D] replicated
+    return constrain(jnp.take(table, ids, axis=0))  # [B, T, D]
+
+
+def sinusoidal_positions(positions: jax.Array, d_model: int) -> jax.Array:
+    """Vaswani et al. 2017 §3.5: PE(p, 2i) = sin(p / 10000^(2i/D)), PE(p, 2i+1) = cos(...)."""
+    i = jnp.arange(d_model // 2, dtype=jnp.float32)  # [D/2]
+    inv_freq = jnp.exp(-math.log(10000.0) * 2.0 * i / d_model)  # [D/2]
+    angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, D/2]
+    pe = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # [B, T, D/2, 2]
+    return pe.reshape(*positions.shape, d_model)  # [B, T, D] (sin, cos interleaved)
+
+
+class Positions(nn.Module):
+    """Learned (GPT, BERT) or sinusoidal (Vaswani) position embeddings for given positions."""
+
+    model: ModelConfig
+
+    @nn.compact
+    def __call__(self, positions: jax.Array) -> jax.Array:
+        m = self.model
+        if m.pos_emb == "sinusoidal":
+            return sinusoidal_positions(positions, m.d_model).astype(dtype_of(m))  # [B, T, D]
+        table = self.param(
+            "embedding",
+            nn.with_logical_partitioning(nn.initializers.normal(m.init_std), (None, "embed")),
+            (m.max_len, m.d_model),
+        )  # [max_len, D]
+        return gather_rows(table, positions).astype(dtype_of(m))  # [B, T, D]
+
+
+def layer_norm(model: ModelConfig, name: str) -> nn.LayerNorm:
+    """LayerNorm (Ba et al. 2016) computed in float32, scale and bias replicated."""
+    return nn.LayerNorm(
+        epsilon=model.ln_eps, dtype=jnp.float32, name=name,
+        scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("norm",)),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("norm",)),
+    )
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: D -> F -> D with GELU (GPT, BERT) or ReLU (Vaswani)."""
+
+    model: ModelConfig
+    out_std: float
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        m = self.model
+        h = Linear("BTD,DF->BTF", (m.d_model, m.d_ff), ("embed", "mlp"), ("mlp",),
+                   m.init_std, dtype_of(m), name="wi")(x)  # [B, T, F]
+        h = nn.gelu(h, approximate=True) if m.activation == "gelu" else nn.relu(h)
+        h = nn.Dropout(m.dropout, deterministic=self.deterministic)(h)
+        return Linear("BTF,FD->BTD", (m.d_ff, m.d_model), ("mlp", "embed"), ("embed",),
+                      self.out_std, dtype_of(m), name="wo")(h)  # [B, T, D]
+
+
+class Block(nn.Module):
+    """One Transformer layer: self-attention, optional cross-attention, MLP.
+
+    Pre-LN (GPT-2 §2.3, GPT-3): x + f(LN(x)). Post-LN (Vaswani §3.1, BERT, GPT-1): LN(x + f(x)).
+    Call signature fits `nn.scan`: (x, band) -> (x, None), with the masks and the encoder
+    output broadcast to every layer.
+    """
+
+    model: ModelConfig
+    n_layers_total: int  # for the 1/√(2L) residual init scale
+    causal: bool = False
+    cross: bool = False
+    deterministic: bool = True
+    implementation: str = "xla"
+
+    def _residual(self, x, fn, name):
+        m = self.model
+        drop = nn.Dropout(m.dropout, deterministic=self.deterministic)
+        if m.norm == "pre":
+            return x + drop(fn(layer_norm(m, f"{name}_norm")(x).astype(x.dtype)))
+        return layer_norm(m, f"{name}_norm")(x + drop(fn(x))).astype(x.dtype)
+
+    @nn.compact
+    def __call__(self, x, band, self_mask, enc=None, enc_mask=None):
+        """x: [B, T, D]; band: scalar width (0 = dense); self_mask: [B|1, 1, T, T]."""
+        m = self.model
+        out_std = m.init_std / math.sqrt(2 * self.n_layers_total)
+
+        def attention(name):
+            return Attention(
+                m.n_heads, dtype=dtype_of(m), init_std=m.init_std, out_std=out_std,
+                dropout_rate=m.attn_dropout, deterministic=self.deterministic,
+                implementation=self.implementation, name=name)
+
+        T = x.shape[1]
+        mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
+        x = self._residual(
+            x, lambda h: attention("self_attn")(h, h, mask, causal=self.causal), "self_attn")
+        if self.cross:
+            x = self._residual(
+                x, lambda h: attention("cross_attn")(h, enc, enc_mask), "cross_attn")
+        mlp = MLP(m, out_std=out_std, deterministic=self.deterministic, name="mlp")
+        x = self._residual(x, mlp, "mlp")
+        return constrain(x), None  # [B, T, D]

@@ -1,0 +1,64 @@
+"""The layer stack: `nn.scan` over a `layers` axis (one compiled block) or an unrolled loop.
+
+Letter legend: B batch, T length, D model width, L layers.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from scaling.config import ModelConfig
+from scaling.models.layers import Block
+
+# Named rematerialization policies: what the backward pass may keep instead of recomputing.
+REMAT_POLICIES = {
+    "full": None,  # keep nothing inside a block: least memory, one extra forward
+    "dots": jax.checkpoint_policies.checkpoint_dots,  # keep every matmul output
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def band_widths(model: ModelConfig, n_layers: int) -> np.ndarray:
+    """Per-layer band width: GPT-3 §2.1 alternates dense (0) and locally banded (r) layers."""
+    layers = np.arange(n_layers)
+    banded = (layers % model.local_every == 1) if model.local_every > 1 else np.ones_like(layers)
+    return np.where(banded & (model.local_window > 0), model.local_window, 0).astype(np.int32)
+
+
+class Stack(nn.Module):
+    """`n_layers` blocks applied in order; parameters of a scanned stack carry a leading [L]."""
+
+    model: ModelConfig
+    n_layers: int
+    causal: bool = False
+    cross: bool = False
+    deterministic: bool = True
+    implementation: str = "xla"
+
+    @nn.compact
+    def __call__(self, x, self_mask, enc=None, enc_mask=None):
+        """x: [B, T, D]; self_mask: [B|1, 1, T, T]; enc: [B, S, D]; enc_mask: [B, 1, T|1, S]."""
+        m = self.model
+        block = Block
+        if m.remat != "none":
+            block = nn.remat(Block, policy=REMAT_POLICIES[m.remat], prevent_cse=not m.scan_layers)
+        kwargs = dict(model=m, n_layers_total=self.n_layers, causal=self.causal, cross=self.cross,
+                      deterministic=self.deterministic, implementation=self.implementation)
+        bands = jnp.asarray(band_widths(m, self.n_layers))  # [L]
+        if m.scan_layers:
+            scanned = nn.scan(
+                block,
+                variable_axes={"params": 0},
+                split_rngs={"params": True, "dropout": True},
+                in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+                length=self.n_layers,
+                metadata_params={nn.PARTITION_NAME: "layers"},
+            )
+            x, _ = scanned(**kwargs, name="layers")(x, bands, self_mask, enc, enc_mask)
+            return x  # [B, T, D]
+        for i in range(self.n_layers):
+            x, _ = block(**kwargs, name=f"layer_{i}")(x, bands[i], self_mask, enc, enc_mask)
+        return x  # [B, T, D]

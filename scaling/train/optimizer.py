@@ -1,0 +1,34 @@
+"""AdamW with linear warmup, cosine decay, global-norm clipping and masked weight decay."""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+from scaling.config import OptimConfig
+
+
+def schedule(optim: OptimConfig, total_steps: int) -> optax.Schedule:
+    """Linear warmup to `lr`, then cosine decay to `min_lr_ratio · lr` at `total_steps`
+    (GPT-3 §B: warmup, then cosine down to 10% of the peak)."""
+    warmup = min(optim.warmup_steps, max(total_steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=optim.lr, warmup_steps=warmup,
+        decay_steps=max(total_steps, warmup + 1), end_value=optim.lr * optim.min_lr_ratio)
+
+
+def decay_mask(params):
+    """Weight decay applies to matmul kernels only: not biases, norms or embeddings."""
+    def is_kernel(path, _):
+        return getattr(path[-1], "key", None) == "kernel"
+
+    return jax.tree_util.tree_map_with_path(is_kernel, params)
+
+
+def make_optimizer(optim: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """Clip by global norm, then AdamW (Loshchilov & Hutter 2019) on the warmup-cosine schedule."""
+    parts = [optax.clip_by_global_norm(optim.clip_norm)] if optim.clip_norm > 0 else []
+    parts.append(optax.adamw(
+        schedule(optim, total_steps), b1=optim.b1, b2=optim.b2, eps=optim.eps,
+        weight_decay=optim.weight_decay, mask=decay_mask))
+    return optax.chain(*parts)
