@@ -1,0 +1,162 @@
+"""LM batches with grain: global batch s is a pure function of (seed, s, dataset).
+
+Legend: B = global_batch, P = process count, L = B / P rows per process, T = seq_len.
+
+Sample k of the infinite training sequence is row `shuffle_e(k mod n)` of epoch e = k // n,
+where n is the number of packed rows and every epoch is shuffled with its own seed (grain
+derives seed + e). Global batch s holds samples [s*B, (s+1)*B); process p reads samples
+[s*B + p*L, s*B + (p+1)*L). No iterator state is needed for exactness: resuming at step s
+is `iterator(s)`, and the iterator's state is just the next step.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+
+import grain
+import numpy as np
+
+from scaling.data.packing import TokenStream, pack_rows, unigram_entropy
+from scaling.data.tokenizer import Tokenizer
+from scaling.errors import DataError
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 32-bit seed for `purpose`, so that streams of one run share no seed."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def row_batches(
+    num_rows: int, seed: int, local_batch: int, process_index: int, process_count: int
+) -> grain.MapDataset:
+    """grain MapDataset: element s = this process's row ids [L] of global batch s."""
+    samples = grain.MapDataset.range(num_rows).shuffle(seed=seed).repeat()  # sample -> row id
+    local = samples.batch(local_batch)  # local batch m = samples [m*L, (m+1)*L)
+    return local[process_index::process_count]  # global batch s, process p -> m = s*P + p
+
+
+class LMData:
+    """Packed causal-LM batches of one corpus and tokenizer; see scaling/data/packing.py."""
+
+    def __init__(self, *, tokenizer: Tokenizer, train: TokenStream, validation: TokenStream,
+                 seq_len: int, global_batch: int, eval_batches: int, seed: int,
+                 process_index: int, process_count: int, dataset_key: str):
+        if global_batch % process_count:
+            raise DataError(
+                f"train.global_batch={global_batch} is not divisible by the {process_count} "
+                f"processes; choose a multiple of {process_count}"
+            )
+        for split, stream, need in (("train", train, global_batch), ("validation", validation, 1)):
+            rows = stream.num_rows(seq_len)
+            if rows < need:
+                raise DataError(
+                    f"the {split} split of {dataset_key} has {len(stream.tokens)} tokens = "
+                    f"{rows} rows of seq_len={seq_len}, fewer than {need} (one batch); use a "
+                    f"larger corpus or lower train.global_batch / train.seq_len"
+                )
+        self.tokenizer = tokenizer
+        self.seq_len, self.global_batch, self.seed = seq_len, global_batch, seed
+        self.local_batch = global_batch // process_count
+        self.dataset_key = dataset_key
+        self._train, self._validation, self._num_eval = train, validation, eval_batches
+        self.train_rows = train.num_rows(seq_len)
+        self.train_tokens = int(len(train.tokens))
+        pack = functools.partial(self._pack, train)
+        self._batches = row_batches(
+            self.train_rows, derive_seed(seed, "train"), self.local_batch, process_index,
+            process_count,
+        ).map(pack)
+        self._eval_rows = row_batches(
+            validation.num_rows(seq_len), derive_seed(seed, "validation"), self.local_batch,
+            process_index, process_count,
+        )
+        self._eval_cache: list[dict[str, np.ndarray]] | None = None
+
+    def _pack(self, stream: TokenStream, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return pack_rows(stream, rows, self.seq_len)
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        """This process's rows of global training batch `step`: arrays [L, T]."""
+        return self.checked(self._batches[step])
+
+    def iterator(self, start_step: int = 0, prefetch: int = 2) -> LMIterator:
+        """Batches start_step, start_step + 1, ... prefetched by grain in a background thread."""
+        return LMIterator(self, start_step, prefetch)
+
+    def eval_batches(self) -> list[dict[str, np.ndarray]]:
+        """`train.eval_batches` fixed validation batches (shuffled once with a fixed seed;
+        a small validation split repeats)."""
+        if self._eval_cache is None:
+            self._eval_cache = [
+                self.checked(pack_rows(self._validation, self._eval_rows[i], self.seq_len))
+                for i in range(self._num_eval)
+            ]
+        return self._eval_cache
+
+    @functools.cached_property
+    def unigram_entropy(self) -> float:
+        """Nats/token of the validation targets' unigram distribution (a context-free model)."""
+        return unigram_entropy(self._validation, self.tokenizer.vocab_size, self.tokenizer.bos_id)
+
+    def checked(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`batch`, after checking on the host that every id is in the vocabulary
+        (a device gather would clamp an out-of-range id silently)."""
+        vocab = self.tokenizer.vocab_size
+        for key in ("inputs", "targets"):
+            ids = batch[key]
+            if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+                bad = ids[(ids < 0) | (ids >= vocab)][0]
+                raise DataError(
+                    f"token id {bad} in batch {key!r} is outside the vocabulary [0, {vocab}); "
+                    f"the token cache does not match the tokenizer: delete it and rebuild"
+                )
+        return batch
+
+    def state_tag(self) -> dict:
+        """What a saved iterator position refers to."""
+        return {"seed": self.seed, "dataset": self.dataset_key,
+                "global_batch": self.global_batch, "seq_len": self.seq_len}
+
+
+class LMIterator:
+    """Training batches from a step on; `get_state()` is JSON-able and names the next step."""
+
+    def __init__(self, data: LMData, step: int, prefetch: int):
+        self._data, self._step, self._prefetch = data, int(step), prefetch
+        self._it = None  # the grain iterator, started on first use
+
+    def __iter__(self) -> LMIterator:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._it is None:
+            options = grain.ReadOptions(num_threads=1, prefetch_buffer_size=self._prefetch)
+            self._it = iter(self._data._batches[self._step :].to_iter_dataset(options))
+        batch = self._data.checked(next(self._it))
+        self._step += 1
+        return batch
+
+    @property
+    def step(self) -> int:
+        """The step of the batch `next()` returns."""
+        return self._step
+
+    def get_state(self) -> dict:
+        return {"step": self._step, **self._data.state_tag()}
+
+    def set_state(self, state: dict) -> None:
+        """Continue at `state["step"]`; warns if the state was saved for other data."""
+        if "step" not in state:
+            raise DataError(f"data iterator state {state!r} has no 'step'; not from this loader")
+        changed = {k: (state[k], v) for k, v in self._data.state_tag().items()
+                   if k in state and state[k] != v}
+        if changed:
+            warnings.warn(
+                f"data iterator state was saved for other data ({changed}, as saved vs now); "
+                f"continuing at step {state['step']}, but batches differ from the original run",
+                stacklevel=2,
+            )
+        self._step, self._it = int(state["step"]), None

@@ -1,0 +1,221 @@
+"""Tokenizers: SentencePiece (trained on the corpus once and cached, or loaded from a .model)
+and a byte-level tokenizer.
+
+Special ids, declared once for every tokenizer this package makes (a loaded .model keeps its
+own, looked up by piece):
+
+  pad=0  unk=1  bos=2  eos=3  mask=4  cls=5  sep=6   (mask/cls/sep are reserved for BERT)
+
+Trained models keep text exactly: identity normalization, no dummy prefix, byte fallback for
+any character outside the vocabulary, and "\\n" as a piece of its own (pieces never span a
+line end), so `decode(encode(text)) == text` for every UTF-8 string.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import io
+import os
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+
+from scaling.data import cache
+from scaling.errors import DataError
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = range(7)
+SPECIAL_PIECES = ("<pad>", "<unk>", "<s>", "</s>", "[MASK]", "[CLS]", "[SEP]")
+SAMPLE_CHARS = 4_000_000  # SentencePiece trains on a deterministic sample of about this size
+_LINES_PER_SENTENCE = 8
+_MAX_SENTENCE_BYTES = 16384
+_MIN_SP_VOCAB = 320  # 256 byte-fallback pieces + specials + room for merges
+
+
+class Tokenizer(abc.ABC):
+    """Text <-> token ids. `hash` identifies the exact vocabulary (for run metadata)."""
+
+    kind: str
+    vocab_size: int
+    pad_id: int
+    unk_id: int
+    bos_id: int | None  # None: this vocabulary has no bos; documents start without one
+    eos_id: int
+    mask_id: int | None  # None where the vocabulary has no [MASK]/[CLS]/[SEP]
+    cls_id: int | None
+    sep_id: int | None
+
+    @property
+    @abc.abstractmethod
+    def hash(self) -> str:
+        """sha256 (hex) of what defines the vocabulary."""
+
+    @abc.abstractmethod
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Token ids of each text, int32 arrays, no bos/eos added."""
+
+    @abc.abstractmethod
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of `ids`; special ids are dropped."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (no bos/eos added)."""
+        return self.encode_batch([text])[0].tolist()
+
+
+class ByteTokenizer(Tokenizer):
+    """UTF-8 bytes; byte b has id b + 7, after the seven special ids."""
+
+    kind = "byte"
+    _OFFSET = len(SPECIAL_PIECES)
+
+    def __init__(self):
+        self.vocab_size = 256 + self._OFFSET
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
+        self.mask_id, self.cls_id, self.sep_id = MASK_ID, CLS_ID, SEP_ID
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(b"scaling byte tokenizer v1: id = byte + 7").hexdigest()
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [
+            np.frombuffer(t.encode("utf-8"), np.uint8).astype(np.int32) + self._OFFSET
+            for t in texts
+        ]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        data = bytes(i - self._OFFSET for i in ids if self._OFFSET <= i < self.vocab_size)
+        return data.decode("utf-8", errors="replace")
+
+
+class SentencePieceTokenizer(Tokenizer):
+    """A SentencePiece model given as its serialized bytes."""
+
+    kind = "sentencepiece"
+
+    def __init__(self, model_proto: bytes, origin: str = "<bytes>"):
+        self._proto = model_proto
+        self.origin = origin
+        try:
+            self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        except (RuntimeError, OSError) as e:
+            raise DataError(f"tokenizer {origin}: not a SentencePiece model ({e})") from None
+        sp = self._sp
+        self.vocab_size = sp.get_piece_size()
+        self.unk_id = sp.unk_id()
+        self.pad_id = sp.pad_id() if sp.pad_id() >= 0 else 0  # only fills weight-0 slots
+        self.bos_id = sp.bos_id() if sp.bos_id() >= 0 else None
+        if sp.eos_id() < 0:
+            raise DataError(f"tokenizer {origin}: the model defines no eos piece; need one")
+        self.eos_id = sp.eos_id()
+        self.mask_id, self.cls_id, self.sep_id = (self._piece(p) for p in SPECIAL_PIECES[4:])
+
+    def _piece(self, piece: str) -> int | None:
+        i = self._sp.piece_to_id(piece)
+        return None if i == self.unk_id else i
+
+    @property
+    def model_proto(self) -> bytes:
+        return self._proto
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self._proto).hexdigest()
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        ids = self._sp.encode(list(texts), num_threads=os.cpu_count() or 1)
+        return [np.asarray(x, np.int32) for x in ids]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        # SentencePiece itself drops control pieces (pad, bos, eos, [MASK], ...).
+        return self._sp.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
+
+
+# ---------------------------------------------------------------------------------------------
+# Training.
+
+
+def training_sample(
+    texts: Iterable[str], total_chars: int, budget: int = SAMPLE_CHARS
+) -> list[str]:
+    """Chunks of a few lines, kept by a CRC of their content at rate budget/total_chars.
+
+    Deterministic: the same corpus always gives the same sample, whatever the process.
+    """
+    keep = min(1.0, budget / max(total_chars, 1))
+    threshold = int(keep * 2**32)
+    sample = []
+    for text in texts:
+        lines = text.split("\n")
+        for i in range(0, len(lines), _LINES_PER_SENTENCE):
+            chunk = "\n".join(lines[i : i + _LINES_PER_SENTENCE])
+            data = chunk.encode("utf-8")
+            if chunk.strip() and len(data) <= _MAX_SENTENCE_BYTES and zlib.crc32(data) < threshold:
+                sample.append(chunk)
+    return sample
+
+
+def train_sentencepiece(sentences: list[str], vocab_size: int, model_type: str) -> bytes:
+    """A serialized SentencePiece model (BPE or unigram) trained on `sentences`."""
+    if vocab_size < _MIN_SP_VOCAB:
+        raise DataError(
+            f"SentencePiece vocab_size={vocab_size} is too small (byte fallback alone takes "
+            f"256 ids); use at least {_MIN_SP_VOCAB} or data.tokenizer=byte"
+        )
+    if not sentences:
+        raise DataError("cannot train SentencePiece: the corpus has no text")
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size,
+            model_type=model_type, pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+            control_symbols=list(SPECIAL_PIECES[4:]), user_defined_symbols=["\n"],
+            normalization_rule_name="identity", remove_extra_whitespaces=False,
+            add_dummy_prefix=False, byte_fallback=True, allow_whitespace_only_pieces=True,
+            split_digits=True, character_coverage=1.0, max_sentence_length=_MAX_SENTENCE_BYTES,
+            input_sentence_size=0, shuffle_input_sentence=False, hard_vocab_limit=False,
+            num_threads=os.cpu_count() or 1, minloglevel=2,
+        )
+    except RuntimeError as e:
+        raise DataError(f"SentencePiece training failed: {e}") from None
+    return model.getvalue()
+
+
+def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_root: Path,
+                   model_vocab_size: int) -> Tokenizer:
+    """The tokenizer named by `config.data.tokenizer`, checked against the model's vocabulary.
+
+    spec: "byte", "sentencepiece" (train on `corpus` once; cached by corpus, type and size)
+    or a path to a SentencePiece .model file.
+    """
+    if spec == "byte":
+        tok: Tokenizer = ByteTokenizer()
+    elif spec == "sentencepiece":
+        tok = _trained(corpus, model_type, vocab_size, cache_root)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise DataError(
+                f"data.tokenizer={spec!r}: no such .model file; give an existing SentencePiece "
+                f"model path, or 'sentencepiece' to train one, or 'byte'"
+            )
+        tok = SentencePieceTokenizer(path.read_bytes(), origin=str(path))
+    if tok.vocab_size > model_vocab_size:
+        raise DataError(
+            f"tokenizer vocab_size={tok.vocab_size} exceeds model.vocab_size={model_vocab_size}; "
+            f"raise model.vocab_size or lower data.vocab_size"
+        )
+    return tok
+
+
+def _trained(corpus, model_type: str, vocab_size: int, cache_root: Path) -> Tokenizer:
+    path = cache_root / "tokenizers" / f"{corpus.key}-{model_type}-{vocab_size}.model"
+    if not path.is_file():
+        total = sum(len(t) for t in corpus.texts("train"))
+        sentences = training_sample(corpus.texts("train"), total)
+        cache.write_bytes_atomic(path, train_sentencepiece(sentences, vocab_size, model_type))
+    return SentencePieceTokenizer(path.read_bytes(), origin=str(path))
