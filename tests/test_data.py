@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
-from scaling.data import ByteTokenizer, LMData, corpora, load_lm_data
+from scaling.data import (
+    ByteTokenizer,
+    LMData,
+    check_tokenizer_hash,
+    corpora,
+    load_lm_data,
+    padded_vocab_size,
+)
 from scaling.data.cache import publish_dir, temp_dir_beside
 from scaling.data.loader import row_batches
 from scaling.data.packing import TokenStream, encode_documents, pack_rows, unigram_entropy
@@ -383,3 +390,18 @@ def test_out_of_vocabulary_id_is_caught_on_the_host():
     with pytest.raises(DataError, match=r"token id 300 .* outside the vocabulary \[0, 263\)"):
         for step in range(10):
             data.batch(step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers the trainer uses.
+
+
+@pytest.mark.parametrize(("n", "padded"), [(1, 128), (128, 128), (129, 256), (50257, 50304)])
+def test_padded_vocab_size_rounds_up_to_128(n, padded):
+    assert padded_vocab_size(n) == padded
+
+
+def test_check_tokenizer_hash(lm_data):
+    check_tokenizer_hash(lm_data.tokenizer.hash, lm_data.tokenizer)
+    with pytest.raises(DataError, match="differs from the checkpoint"):
+        check_tokenizer_hash(ByteTokenizer().hash, lm_data.tokenizer)

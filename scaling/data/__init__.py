@@ -6,15 +6,26 @@
 
 from __future__ import annotations
 
-from scaling.data.api import load_lm_data
+from scaling.data.api import load_lm_data, load_mlm_data
 from scaling.data.loader import LMData, LMIterator
-from scaling.data.tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer
+from scaling.data.mlm import MLMData
+from scaling.data.tokenizer import (
+    ByteTokenizer,
+    SentencePieceTokenizer,
+    Tokenizer,
+    check_tokenizer_hash,
+    padded_vocab_size,
+)
 
 __all__ = [
     "ByteTokenizer",
     "LMData",
     "LMIterator",
+    "MLMData",
     "SentencePieceTokenizer",
     "Tokenizer",
+    "check_tokenizer_hash",
     "load_lm_data",
+    "load_mlm_data",
+    "padded_vocab_size",
 ]

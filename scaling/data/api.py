@@ -7,6 +7,7 @@ from pathlib import Path
 from scaling.data import cache
 from scaling.data.corpora import Corpus, load_corpus
 from scaling.data.loader import LMData
+from scaling.data.mlm import MLMData
 from scaling.data.packing import cached_stream
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 
@@ -30,12 +31,27 @@ def load_lm_data(config, *, process_index: int | None = None,
     Builds, once, whatever the cache lacks: the TFDS dataset, the tokenizer, the token streams.
     process_index/process_count default to jax.process_index()/jax.process_count().
     """
+    return _packed(LMData, config, process_index, process_count)
+
+
+def load_mlm_data(config, *, process_index: int | None = None,
+                  process_count: int | None = None) -> MLMData:
+    """Packed, masked BERT data for `config` (see scaling/data/mlm.py); same interface."""
+    return _packed(MLMData, config, process_index, process_count)
+
+
+def _processes(process_index, process_count) -> tuple[int, int]:
     if process_index is None or process_count is None:
         import jax
 
-        process_index, process_count = jax.process_index(), jax.process_count()
+        return jax.process_index(), jax.process_count()
+    return process_index, process_count
+
+
+def _packed(cls, config, process_index, process_count):
+    process_index, process_count = _processes(process_index, process_count)
     corpus, tokenizer, root = open_corpus(config)
-    return LMData(
+    return cls(
         tokenizer=tokenizer,
         train=cached_stream(corpus, "train", tokenizer, root),
         validation=cached_stream(corpus, "validation", tokenizer, root),

@@ -62,20 +62,23 @@ class LMData:
         self.local_batch = global_batch // process_count
         self.dataset_key = dataset_key
         self._train, self._validation, self._num_eval = train, validation, eval_batches
+        self.process_index, self.process_count = process_index, process_count
         self.train_rows = train.num_rows(seq_len)
         self.train_tokens = int(len(train.tokens))
-        pack = functools.partial(self._pack, train)
         self._batches = row_batches(
             self.train_rows, derive_seed(seed, "train"), self.local_batch, process_index,
             process_count,
-        ).map(pack)
+        ).map_with_index(functools.partial(self.make_batch, train, "train"))
         self._eval_rows = row_batches(
             validation.num_rows(seq_len), derive_seed(seed, "validation"), self.local_batch,
             process_index, process_count,
         )
         self._eval_cache: list[dict[str, np.ndarray]] | None = None
 
-    def _pack(self, stream: TokenStream, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def make_batch(self, stream: TokenStream, split: str, step: int, rows: np.ndarray):
+        """The batch of `rows` [L] of `stream`, batch `step` of `split`. Subclasses (MLM)
+        transform the packed LM batch here."""
+        del split, step  # an LM batch depends on its rows only
         return pack_rows(stream, rows, self.seq_len)
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
@@ -91,7 +94,7 @@ class LMData:
         a small validation split repeats)."""
         if self._eval_cache is None:
             self._eval_cache = [
-                self.checked(pack_rows(self._validation, self._eval_rows[i], self.seq_len))
+                self.checked(self.make_batch(self._validation, "validation", i, self._eval_rows[i]))
                 for i in range(self._num_eval)
             ]
         return self._eval_cache

@@ -219,3 +219,25 @@ def _trained(corpus, model_type: str, vocab_size: int, cache_root: Path) -> Toke
         sentences = training_sample(corpus.texts("train"), total)
         cache.write_bytes_atomic(path, train_sentencepiece(sentences, vocab_size, model_type))
     return SentencePieceTokenizer(path.read_bytes(), origin=str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks the trainer makes against a tokenizer.
+
+
+def padded_vocab_size(n: int, multiple: int = 128) -> int:
+    """`n` rounded up to a multiple of `multiple`: embedding tables of that size tile evenly
+    on accelerators (the extra rows are never a target)."""
+    if n <= 0 or multiple <= 0:
+        raise DataError(f"padded_vocab_size({n}, {multiple}): both must be positive")
+    return -(-n // multiple) * multiple
+
+
+def check_tokenizer_hash(expected: str, tokenizer: Tokenizer) -> None:
+    """Raise DataError unless `tokenizer.hash` is `expected` (e.g. from checkpoint metadata)."""
+    if expected != tokenizer.hash:
+        raise DataError(
+            f"tokenizer hash {tokenizer.hash[:16]}... differs from the checkpoint's "
+            f"{expected[:16]}...; token ids would mean other words. Use the run's tokenizer "
+            f"(data.tokenizer=path/to/its.model) or start a new run"
+        )
