@@ -61,8 +61,13 @@ class DataConfig:
     tokenizer_type: str = "bpe"  # bpe | unigram (trained SentencePiece only)
     vocab_size: int = 0  # SentencePiece size to train; 0 = the model's vocab_size
     cache_dir: str = ""  # built datasets and tokenizers; "" = $SCALING_CACHE or ~/.cache/scaling
-    text_field: str = "text"  # jsonl field holding the text
+    text_field: str = "text"  # jsonl/tfds field holding the text
     seed: int = 0
+    tfds_data_dir: str = ""  # tfds: sources; "" = $TFDS_DATA_DIR or TFDS's default
+    max_documents: int = 0  # read at most this many documents per split; 0 = all
+    input_field: str = ""  # seq2seq source field; "" = inferred ("de-en" translates en -> de)
+    target_field: str = ""  # seq2seq target field; "" = inferred
+    label_field: str = "label"  # classification label field
 
 
 @dataclass(frozen=True)

@@ -289,7 +289,7 @@ def test_train_tokens_counts_the_train_stream(lm_data, corpus_dir, cache_dir):
 
 def _split_ids(cache_dir, split):
     """The document ids of `split` of the (session's) embedded corpus, read from the cache."""
-    source = corpora.load_corpus("embedded", cache_dir, "text").splits[split]
+    source = corpora.load_corpus(DataConfig(), cache_dir).splits[split]
     return [source[i]["id"].decode() for i in range(len(source))]
 
 

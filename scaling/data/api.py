@@ -16,7 +16,7 @@ def open_corpus(config) -> tuple[Corpus, Tokenizer, Path]:
     """The corpus of `config.data.source` and its tokenizer, building either once."""
     d = config.data
     root = cache.cache_root(d.cache_dir)
-    corpus = load_corpus(d.source, root, d.text_field)
+    corpus = load_corpus(d, root)
     tokenizer = load_tokenizer(
         d.tokenizer, d.tokenizer_type, d.vocab_size or config.model.vocab_size, corpus, root,
         config.model.vocab_size,

@@ -46,23 +46,35 @@ _FORMAT = "corpus-v1"  # bump to invalidate every built local corpus
 
 @dataclass(frozen=True)
 class Corpus:
-    """A built corpus: one random-access source of `{"text": bytes}` records per split."""
+    """A built corpus: one random-access source of records (dicts) per split."""
 
     spec: str  # the --data spec it came from
     key: str  # fingerprint; names every cache entry derived from this corpus
-    splits: dict[str, Sequence]  # split name -> tfds data source
+    splits: dict[str, Sequence]  # "train"/"validation" -> tfds data source
     text_field: str = "text"
+    limit: int = 0  # read at most this many records per split; 0 = all
 
-    def texts(self, split: str, chunk: int = 256) -> Iterator[str]:
-        """The documents of `split` as str, in the dataset's stored (deterministic) order."""
+    def records(self, split: str) -> Iterator[dict]:
+        """The records of `split` in the dataset's stored (deterministic) order."""
         source = self.splits[split]
-        for start in range(0, len(source), chunk):
-            indices = list(range(start, min(start + chunk, len(source))))
-            for record in source.__getitems__(indices):
-                yield _as_text(record[self.text_field], f"{self.spec} {split} record")
+        n = len(source) if not self.limit else min(self.limit, len(source))
+        for i in range(n):
+            yield source[i]
+
+    def texts(self, split: str, field: str | None = None) -> Iterator[str]:
+        """The `field` (default: the text field) of each record of `split`, as str."""
+        field = field or self.text_field
+        for i, record in enumerate(self.records(split)):
+            if field not in record:
+                raise DataError(
+                    f"{self.spec}: records have no field {field!r} (fields: "
+                    f"{', '.join(sorted(record))}); set data.text_field or the pipeline's field"
+                )
+            yield _as_text(record[field], f"{self.spec} {split} record {i} field {field!r}")
 
     def num_documents(self, split: str) -> int:
-        return len(self.splits[split])
+        n = len(self.splits[split])
+        return min(n, self.limit) if self.limit else n
 
 
 def _as_text(value, where: str) -> str:
@@ -87,24 +99,27 @@ def parse_source(spec: str) -> tuple[str, str]:
     )
 
 
-def load_corpus(source: str, cache_root: Path, text_field: str = "text") -> Corpus:
-    """Build (once) and open the corpus named by `source`."""
-    kind, arg = parse_source(source)
+def load_corpus(data, cache_root: Path) -> Corpus:
+    """Build (once) and open the corpus of `data.source` (data: a scaling.config.DataConfig)."""
+    kind, arg = parse_source(data.source)
+    if data.max_documents < 0:
+        raise DataError(f"data.max_documents={data.max_documents}: must be >= 0 (0 = all)")
     if kind == "tfds":
         from scaling.data.tfds_source import load_tfds_corpus
 
-        return load_tfds_corpus(source, arg, text_field)
+        return load_tfds_corpus(data, arg)
     if kind == "embedded":
         files = embedded_files(embedded_root())
         documents = _text_documents(files)
     else:
-        files = _glob_files(source, arg)
+        files = _glob_files(data.source, arg)
         if kind == "text":
             documents = _text_documents(files)
         else:
-            documents = _jsonl_documents(files, text_field)
+            documents = _jsonl_documents(files, data.text_field)
+    field = data.text_field if kind == "jsonl" else ""
     stats = [(rel, p.stat().st_size, p.stat().st_mtime_ns) for p, rel in files]
-    key = f"{kind}-" + cache.fingerprint(_FORMAT, kind, arg, text_field, stats, sys.version_info)
+    key = f"{kind}-" + cache.fingerprint(_FORMAT, kind, arg, field, stats, sys.version_info)
     data_dir = cache_root / "tfds" / key
     if not (data_dir / LocalCorpus.name).is_dir():
         _build(documents, data_dir)
@@ -112,7 +127,9 @@ def load_corpus(source: str, cache_root: Path, text_field: str = "text") -> Corp
         split: tfds.data_source(LocalCorpus.name, split=split, data_dir=data_dir, download=False)
         for split in SPLITS
     }
-    return Corpus(spec=source, key=key, splits=splits, text_field="text")
+    if data.max_documents:
+        key += f"-max{data.max_documents}"
+    return Corpus(spec=data.source, key=key, splits=splits, limit=data.max_documents)
 
 
 # ---------------------------------------------------------------------------------------------

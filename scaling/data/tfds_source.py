@@ -1,0 +1,101 @@
+"""Named TFDS datasets (`--data tfds:NAME[/CONFIG]`), read with `tfds.data_source`.
+
+The data_dir is `data.tfds_data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default. A dataset that
+is not prepared there is prepared as array_record (downloads need network; many TFDS builders
+also need TensorFlow to prepare, though reading never does: prepare on a machine that has it
+with `tfds build NAME --file_format=array_record` and point the data_dir at the result).
+
+Splits: train is "train"; validation is "validation", else "test", else the last
+`HOLDOUT_PERCENT`% of train (train then keeps the rest). A dataset that reports no splits
+(as under `tfds.testing.mock_data`) is taken to have train and validation.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow_datasets as tfds
+
+from scaling.data import cache
+from scaling.data.corpora import Corpus
+from scaling.errors import DataError
+
+HOLDOUT_PERCENT = 3
+
+
+def tfds_data_dir(data) -> str | None:
+    """The TFDS data_dir for `data` (a DataConfig); None = TFDS's default."""
+    return data.tfds_data_dir or os.environ.get("TFDS_DATA_DIR") or None
+
+
+def choose_splits(available: set[str]) -> dict[str, str]:
+    """TFDS split names (slices allowed) for our "train" and "validation"."""
+    if not available:
+        return {"train": "train", "validation": "validation"}
+    if "train" not in available:
+        raise DataError(f"dataset has no train split (splits: {', '.join(sorted(available))})")
+    for name in ("validation", "test"):
+        if name in available:
+            return {"train": "train", "validation": name}
+    keep = 100 - HOLDOUT_PERCENT
+    return {"train": f"train[:{keep}%]", "validation": f"train[{keep}%:]"}
+
+
+def load_tfds_corpus(data, name: str) -> Corpus:
+    """Open (preparing if needed) the TFDS dataset `name` ("tiny_shakespeare", "glue/sst2")."""
+    spec = f"tfds:{name}"
+    data_dir = tfds_data_dir(data)
+    builder = _builder(spec, name, data_dir)
+    if not _is_prepared(builder):
+        _prepare(spec, name, builder)
+    splits = choose_splits(set(builder.info.splits))
+    try:
+        sources = {
+            ours: tfds.data_source(name, split=theirs, data_dir=data_dir, download=False,
+                                   builder_kwargs={"file_format": "array_record"})
+            for ours, theirs in splits.items()
+        }
+    except (ValueError, NotImplementedError, FileNotFoundError) as e:
+        raise DataError(
+            f"--data {spec!r}: cannot read it as array_record ({_first_line(e)}); prepare it "
+            f"with `tfds build {name} --file_format=array_record`"
+        ) from e
+    sizes = {ours: len(source) for ours, source in sources.items()}
+    key = "tfds-" + cache.fingerprint(name, str(builder.version), data_dir, splits, sizes)
+    if data.max_documents:
+        key += f"-max{data.max_documents}"
+    return Corpus(spec=spec, key=key, splits=sources, text_field=data.text_field,
+                  limit=data.max_documents)
+
+
+def _builder(spec: str, name: str, data_dir: str | None):
+    try:
+        return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise DataError(f"--data {spec!r}: TFDS has no such dataset ({_first_line(e)})") from e
+
+
+def _is_prepared(builder) -> bool:
+    return builder.is_prepared()
+
+
+def _prepare(spec: str, name: str, builder) -> None:
+    try:
+        tfds.disable_progress_bar()
+        builder.download_and_prepare()
+    except ModuleNotFoundError as e:
+        raise DataError(
+            f"--data {spec!r} is not prepared in {builder.data_dir} and preparing it needs "
+            f"{e.name}, which is not installed; run `tfds build {name} --file_format="
+            f"array_record` where it is and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
+        ) from e
+    except Exception as e:  # downloads fail in many ways (no network, checksums, quotas)
+        raise DataError(
+            f"--data {spec!r}: preparing the dataset failed ({_first_line(e)}); without network, "
+            f"prepare it elsewhere and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
+        ) from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

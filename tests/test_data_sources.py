@@ -1,0 +1,148 @@
+"""--data sources: tfds:NAME (mocked, or prepared from a local copy), text:GLOB, jsonl:GLOB."""
+
+import importlib
+import json
+import os
+import types
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
+from scaling.data import corpora, load_lm_data
+from scaling.data.tfds_source import choose_splits
+from scaling.errors import DataError
+
+BOS, EOS, OFFSET = 2, 3, 7  # byte tokenizer: id = byte + 7
+
+
+def make_config(tmp_path, source, **data) -> Config:
+    data.setdefault("tokenizer", "byte")
+    return Config(
+        model=ModelConfig(vocab_size=512, max_len=64),
+        data=DataConfig(source=source, cache_dir=str(tmp_path / "cache"), **data),
+        train=TrainConfig(global_batch=8, seq_len=32, eval_batches=2),
+    )
+
+
+def load(config):
+    return load_lm_data(config, process_index=0, process_count=1)
+
+
+def byte_doc(text: str) -> list[int]:
+    return [BOS, *(b + OFFSET for b in text.encode("utf-8")), EOS]
+
+
+# ---------------------------------------------------------------------------------------------
+# tfds:NAME
+
+
+@pytest.fixture
+def shakespeare_download(tmp_path):
+    """TFDS's real tiny_shakespeare builder, its download replaced by a local file.
+
+    The builder reads the file with tf.io.gfile; TensorFlow is not installed, so a shim with
+    Python's open stands in (reading a prepared dataset never needs TensorFlow).
+    """
+    text = "".join(f"Line {i}: before we proceed any further, hear me speak.\n" for i in range(600))
+    path = tmp_path / "input.txt"
+    path.write_text(text)
+    module = importlib.import_module(
+        "tensorflow_datasets.datasets.tiny_shakespeare.tiny_shakespeare_dataset_builder")
+    gfile = types.SimpleNamespace(isdir=os.path.isdir, GFile=open)
+    with mock.patch.object(module, "tf", types.SimpleNamespace(io=types.SimpleNamespace(
+            gfile=gfile))), mock.patch.object(
+            tfds.download.DownloadManager, "download", lambda self, url: str(path)):
+        yield text
+
+
+def test_tfds_dataset_prepared_from_a_local_copy(tmp_path, shakespeare_download):
+    text = shakespeare_download
+    config = make_config(tmp_path, "tfds:tiny_shakespeare", tfds_data_dir=str(tmp_path / "tfds"))
+    data = load(config)
+    # TFDS documents tiny_shakespeare as 90% / 5% / 5% (train / validation / test) of the text.
+    i = int(len(text) * 0.9)
+    validation = text[i:][: int(len(text[i:]) * 0.5)]
+    np.testing.assert_array_equal(np.asarray(data._validation.tokens), byte_doc(validation))
+    assert data.train_tokens == len(byte_doc(text[:i]))
+    assert (tmp_path / "tfds" / "tiny_shakespeare").is_dir()
+    assert data.batch(3)["inputs"].shape == (8, 32)
+
+
+def test_tfds_mock_data_feeds_batches(tmp_path):
+    with tfds.testing.mock_data(num_examples=60):
+        data = load(make_config(tmp_path, "tfds:tiny_shakespeare"))
+        batch = next(data.iterator(0))
+    assert batch["inputs"].shape == (8, 32) and len(data.eval_batches()) == 2
+
+
+def test_unknown_tfds_dataset_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="TFDS has no such dataset"):
+        load(make_config(tmp_path, "tfds:no_such_dataset_anywhere"))
+
+
+def test_failed_download_is_an_error_that_says_what_to_do(tmp_path):
+    def offline(self, url):
+        raise ConnectionError("no network")
+
+    config = make_config(tmp_path, "tfds:tiny_shakespeare", tfds_data_dir=str(tmp_path / "t"))
+    with mock.patch.object(tfds.download.DownloadManager, "download", offline), \
+            pytest.raises(DataError, match="preparing the dataset failed .*tfds_data_dir"):
+        load(config)
+
+
+def test_choose_splits():
+    assert choose_splits({"train", "validation", "test"}) == {
+        "train": "train", "validation": "validation"}
+    assert choose_splits({"train", "test"}) == {"train": "train", "validation": "test"}
+    assert choose_splits({"train"}) == {"train": "train[:97%]", "validation": "train[97%:]"}
+    with pytest.raises(DataError, match="no train split"):
+        choose_splits({"test"})
+
+
+# ---------------------------------------------------------------------------------------------
+# text:GLOB and jsonl:GLOB
+
+
+def test_single_text_file_is_cut_into_parts_for_a_validation_split(tmp_path):
+    text = "".join(f"line {i} of the only file\n" for i in range(3000))
+    (tmp_path / "only.txt").write_text(text)
+    parts = corpora.split_lines(text, corpora.SINGLE_FILE_PARTS)
+    assert "".join(parts) == text and len(parts) == corpora.SINGLE_FILE_PARTS
+    data = load(make_config(tmp_path, f"text:{tmp_path}/*.txt"))
+    train_docs = len(data._train.doc_starts)
+    assert len(data._validation.doc_starts) >= 1
+    assert train_docs + len(data._validation.doc_starts) == corpora.SINGLE_FILE_PARTS
+    assert data.train_tokens + len(data._validation.tokens) == len(text) + 2 * len(parts)
+
+
+def test_jsonl_documents_come_from_the_text_field(tmp_path):
+    docs = [f"document number {i} " * 5 for i in range(80)]
+    with open(tmp_path / "a.jsonl", "w") as f:
+        for d in docs:
+            f.write(json.dumps({"body": d, "id": 1}) + "\n")
+    data = load(make_config(tmp_path, f"jsonl:{tmp_path}/*.jsonl", text_field="body"))
+    got = data._train.tokens.size + data._validation.tokens.size
+    assert got == sum(len(byte_doc(d)) for d in docs)
+
+
+def test_jsonl_without_the_field_is_an_error(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n{"other": "x"}\n')
+    with pytest.raises(DataError, match=r"a.jsonl:2: no string field 'text'"):
+        load(make_config(tmp_path, f"jsonl:{tmp_path}/*.jsonl"))
+
+
+def test_invalid_json_is_an_error(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n{"text": \n')
+    with pytest.raises(DataError, match=r"a.jsonl:2: not valid JSON"):
+        load(make_config(tmp_path, f"jsonl:{tmp_path}/*.jsonl"))
+
+
+def test_max_documents_caps_each_split(tmp_path):
+    for i in range(40):
+        (tmp_path / f"f{i:02d}.txt").write_text(f"file {i} " * 30)
+    full = load(make_config(tmp_path, f"text:{tmp_path}/*.txt"))
+    capped = load(make_config(tmp_path, f"text:{tmp_path}/*.txt", max_documents=5))
+    assert len(capped._train.doc_starts) == 5 < len(full._train.doc_starts)
