@@ -1,5 +1,6 @@
 """Accounting against hand counts: published parameter totals, tensor-by-tensor lists, masks."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,6 +9,11 @@ import pytest
 from scaling.config import ModelConfig, get_preset
 from scaling.errors import UserError
 from scaling.laws import accounting as acc
+
+
+def unpadded(preset):
+    """The preset as released: embedding rows exactly the vocabulary (no padding to 128)."""
+    return dataclasses.replace(get_preset(preset).model, vocab_multiple=1)
 
 
 def _sum_shapes(shapes):
@@ -47,11 +53,11 @@ def _toy_layer_shapes(d, n, h, f):
     ],
 )
 def test_released_totals(preset, released):
-    assert acc.param_counts(get_preset(preset).model)["total"] == released
+    assert acc.param_counts(unpadded(preset))["total"] == released
 
 
 def test_gpt2_small_embedding_split():
-    counts = acc.param_counts(get_preset("gpt2-small").model)
+    counts = acc.param_counts(unpadded("gpt2-small"))
     assert counts["embedding"] == 50257 * 768 + 1024 * 768
     assert counts["non_embedding"] == 124_439_808 - 50257 * 768 - 1024 * 768
 
@@ -70,18 +76,19 @@ def test_two_layer_toy_by_hand():
     v, d, n, h, f, t = 11, 6, 2, 3, 10, 7
     layers = 2 * _toy_layer_shapes(d, n, h, f)
     base = dict(vocab_size=v, n_layers=2, d_model=d, n_heads=n, d_ff=f, max_len=t)
-    pre = acc.param_counts(ModelConfig(**base, norm="pre"))
+    pre = acc.param_counts(ModelConfig(vocab_multiple=1, **base, norm="pre"))
     assert pre["embedding"] == v * d + t * d
     assert pre["total"] == v * d + t * d + _sum_shapes(layers) + 2 * d  # final LayerNorm
-    post_untied = acc.param_counts(ModelConfig(**base, norm="post", tie_embeddings=False))
+    post_untied = acc.param_counts(
+        ModelConfig(vocab_multiple=1, **base, norm="post", tie_embeddings=False))
     assert post_untied["total"] == v * d + t * d + _sum_shapes(layers) + d * v
-    sinus = acc.param_counts(ModelConfig(**base, pos_emb="sinusoidal"))
+    sinus = acc.param_counts(ModelConfig(vocab_multiple=1, **base, pos_emb="sinusoidal"))
     assert sinus["embedding"] == v * d
 
 
 def test_bert_toy_by_hand():
     v, d, n, h, f, t = 13, 4, 2, 2, 8, 5
-    m = ModelConfig(
+    m = ModelConfig(vocab_multiple=1,
         family="bert",
         vocab_size=v,
         n_layers=1,
@@ -102,7 +109,7 @@ def test_bert_toy_by_hand():
 
 def test_encdec_toy_by_hand():
     v, d, n, h, f = 9, 4, 2, 2, 6
-    m = ModelConfig(
+    m = ModelConfig(vocab_multiple=1,
         family="encdec",
         vocab_size=v,
         n_layers=2,
@@ -142,7 +149,7 @@ def test_band_keys_match_mask(t, window, causal):
 
 def test_attention_flops_halved_causal_and_banded_layers():
     d, t, r = 8, 32, 4
-    m = ModelConfig(
+    m = ModelConfig(vocab_multiple=1,
         vocab_size=5,
         n_layers=4,
         d_model=d,
@@ -162,7 +169,7 @@ def test_attention_flops_halved_causal_and_banded_layers():
 
 def test_encdec_and_bert_attention_terms():
     d, t = 8, 10
-    enc = ModelConfig(
+    enc = ModelConfig(vocab_multiple=1,
         family="encdec",
         vocab_size=5,
         n_layers=2,
@@ -176,7 +183,8 @@ def test_encdec_and_bert_attention_terms():
     assert acc.flops_per_token(enc, t)["attention"] == pytest.approx(
         12 * d * (2 * t + 1.5 * t + 3 * t)
     )
-    bert = ModelConfig(family="bert", vocab_size=5, n_layers=2, d_model=d, n_heads=2, d_ff=16)
+    bert = ModelConfig(vocab_multiple=1, family="bert", vocab_size=5, n_layers=2, d_model=d,
+                       n_heads=2, d_ff=16)
     assert acc.flops_per_token(bert, t)["attention"] == pytest.approx(12 * d * 2 * t)
 
 

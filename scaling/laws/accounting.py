@@ -60,9 +60,10 @@ def _decoder_layer_params(m: ModelConfig) -> int:
 
 
 def _embedding_params(m: ModelConfig) -> int:
-    """Lookup tables: token [V, D], learned positions [max_len, D], bert segments [S, D]."""
+    """Lookup tables: token [V, D] (V padded, `padded_vocab`), learned positions [max_len, D],
+    bert segments [S, D]."""
     d = m.d_model
-    n = m.vocab_size * d
+    n = m.padded_vocab * d
     if m.pos_emb == "learned":
         n += m.max_len * d
     if m.family == "bert":
@@ -72,7 +73,7 @@ def _embedding_params(m: ModelConfig) -> int:
 
 def _head_params(m: ModelConfig) -> int:
     """Everything outside the layer stacks and the embedding tables."""
-    d, v = m.d_model, m.vocab_size
+    d, v = m.d_model, m.padded_vocab
     n = 0 if m.tie_embeddings else d * v  # untied LM head: kernel [D, V], no bias
     if m.family == "bert":
         n += _layer_norm(d)  # embedding LayerNorm
