@@ -79,7 +79,7 @@ def test_tfds_mock_data_feeds_batches(tmp_path):
 
 
 def test_unknown_tfds_dataset_is_an_error(tmp_path):
-    with pytest.raises(DataError, match="TFDS has no such dataset"):
+    with pytest.raises(DataError, match="TFDS cannot open it"):
         load(make_config(tmp_path, "tfds:no_such_dataset_anywhere"))
 
 

@@ -5,21 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaling.data import cache
+from scaling.data.classify import ClassificationData
 from scaling.data.corpora import Corpus, load_corpus
 from scaling.data.loader import LMData
 from scaling.data.mlm import MLMData
 from scaling.data.packing import cached_stream
+from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 
 
-def open_corpus(config) -> tuple[Corpus, Tokenizer, Path]:
-    """The corpus of `config.data.source` and its tokenizer, building either once."""
+def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer, Path]:
+    """The corpus of `config.data.source` and its tokenizer (trained, if it is trained, on
+    `fields`, default the text field), building either once."""
     d = config.data
     root = cache.cache_root(d.cache_dir)
     corpus = load_corpus(d, root)
     tokenizer = load_tokenizer(
         d.tokenizer, d.tokenizer_type, d.vocab_size or config.model.vocab_size, corpus, root,
-        config.model.vocab_size,
+        config.model.vocab_size, fields,
     )
     return corpus, tokenizer, root
 
@@ -49,14 +52,46 @@ def _processes(process_index, process_count) -> tuple[int, int]:
 
 
 def _packed(cls, config, process_index, process_count):
-    process_index, process_count = _processes(process_index, process_count)
     corpus, tokenizer, root = open_corpus(config)
     return cls(
-        tokenizer=tokenizer,
         train=cached_stream(corpus, "train", tokenizer, root),
         validation=cached_stream(corpus, "validation", tokenizer, root),
-        seq_len=config.seq_len, global_batch=config.train.global_batch,
-        eval_batches=config.train.eval_batches, seed=config.data.seed,
-        process_index=process_index, process_count=process_count,
-        dataset_key=f"{corpus.key}/{tokenizer.hash[:16]}",
+        seq_len=config.seq_len, **_common(config, corpus, tokenizer, process_index, process_count),
     )
+
+
+def load_seq2seq_data(config, *, process_index: int | None = None,
+                      process_count: int | None = None) -> Seq2SeqData:
+    """Encoder-decoder batches over (source, target) records (see scaling/data/seq2seq.py);
+    the tokenizer, if trained, is one vocabulary shared by both sides."""
+    d = config.data
+    fields = seq2seq_fields(d.source, d.input_field, d.target_field)
+    corpus, tokenizer, _ = open_corpus(config, fields)
+    return Seq2SeqData(corpus=corpus, input_field=fields[0], target_field=fields[1],
+                       seq_len=config.seq_len, **_common(config, corpus, tokenizer,
+                                                         process_index, process_count))
+
+
+def load_classification_data(config, *, process_index: int | None = None,
+                             process_count: int | None = None) -> ClassificationData:
+    """[CLS] text [SEP] batches with `labels` (see scaling/data/classify.py): the text is
+    data.text_field, the label data.label_field."""
+    corpus, tokenizer, _ = open_corpus(config)
+    return ClassificationData(corpus=corpus, label_field=config.data.label_field,
+                              seq_len=config.seq_len, **_common(config, corpus, tokenizer,
+                                                                process_index, process_count))
+
+
+def load_data(config, **kwargs):
+    """The pretraining data of `config.model.family`: gpt -> LMData, bert -> MLMData,
+    encdec -> Seq2SeqData."""
+    loaders = {"gpt": load_lm_data, "bert": load_mlm_data, "encdec": load_seq2seq_data}
+    return loaders[config.model.family](config, **kwargs)
+
+
+def _common(config, corpus, tokenizer, process_index, process_count) -> dict:
+    process_index, process_count = _processes(process_index, process_count)
+    return dict(tokenizer=tokenizer, global_batch=config.train.global_batch,
+                eval_batches=config.train.eval_batches, seed=config.data.seed,
+                process_index=process_index, process_count=process_count,
+                dataset_key=f"{corpus.key}/{tokenizer.hash[:16]}")

@@ -63,14 +63,21 @@ class Corpus:
 
     def texts(self, split: str, field: str | None = None) -> Iterator[str]:
         """The `field` (default: the text field) of each record of `split`, as str."""
-        field = field or self.text_field
         for i, record in enumerate(self.records(split)):
-            if field not in record:
-                raise DataError(
-                    f"{self.spec}: records have no field {field!r} (fields: "
-                    f"{', '.join(sorted(record))}); set data.text_field or the pipeline's field"
-                )
-            yield _as_text(record[field], f"{self.spec} {split} record {i} field {field!r}")
+            yield self.field(record, field, f"{split} record {i}")
+
+    def field(self, record: dict, field: str | None, where: str):
+        """`record[field]` (default: the text field); text comes back as str."""
+        field = field or self.text_field
+        if field not in record:
+            raise DataError(
+                f"{self.spec}: records have no field {field!r} (fields: "
+                f"{', '.join(sorted(record))}); set data.text_field or the pipeline's field"
+            )
+        value = record[field]
+        if isinstance(value, bytes | str):
+            return _as_text(value, f"{self.spec} {where} field {field!r}")
+        return value
 
     def num_documents(self, split: str) -> int:
         n = len(self.splits[split])

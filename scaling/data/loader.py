@@ -38,51 +38,44 @@ def row_batches(
     return local[process_index::process_count]  # global batch s, process p -> m = s*P + p
 
 
-class LMData:
-    """Packed causal-LM batches of one corpus and tokenizer; see scaling/data/packing.py."""
+class BatchData:
+    """Batches that are a pure function of (seed, step): the part every pipeline shares.
 
-    def __init__(self, *, tokenizer: Tokenizer, train: TokenStream, validation: TokenStream,
-                 seq_len: int, global_batch: int, eval_batches: int, seed: int,
+    A subclass calls `_setup(train_items, validation_items)` with the number of items (rows,
+    examples) of each split and implements `make_batch(split, step, items)`, where items [L]
+    are this process's item indices of global batch `step`.
+    """
+
+    tokenizer: Tokenizer
+    _INT_KEYS = ("inputs", "targets", "decoder_inputs")  # ids a device gather would clamp
+
+    def __init__(self, *, tokenizer: Tokenizer, global_batch: int, eval_batches: int, seed: int,
                  process_index: int, process_count: int, dataset_key: str):
         if global_batch % process_count:
             raise DataError(
                 f"train.global_batch={global_batch} is not divisible by the {process_count} "
                 f"processes; choose a multiple of {process_count}"
             )
-        for split, stream, need in (("train", train, global_batch), ("validation", validation, 1)):
-            rows = stream.num_rows(seq_len)
-            if rows < need:
-                raise DataError(
-                    f"the {split} split of {dataset_key} has {len(stream.tokens)} tokens = "
-                    f"{rows} rows of seq_len={seq_len}, fewer than {need} (one batch); use a "
-                    f"larger corpus or lower train.global_batch / train.seq_len"
-                )
-        self.tokenizer = tokenizer
-        self.seq_len, self.global_batch, self.seed = seq_len, global_batch, seed
+        self.tokenizer, self.global_batch, self.seed = tokenizer, global_batch, seed
         self.local_batch = global_batch // process_count
-        self.dataset_key = dataset_key
-        self._train, self._validation, self._num_eval = train, validation, eval_batches
         self.process_index, self.process_count = process_index, process_count
-        self.train_rows = train.num_rows(seq_len)
-        self.train_tokens = int(len(train.tokens))
-        self._batches = row_batches(
-            self.train_rows, derive_seed(seed, "train"), self.local_batch, process_index,
-            process_count,
-        ).map_with_index(functools.partial(self.make_batch, train, "train"))
-        self._eval_rows = row_batches(
-            validation.num_rows(seq_len), derive_seed(seed, "validation"), self.local_batch,
-            process_index, process_count,
-        )
+        self.dataset_key, self._num_eval = dataset_key, eval_batches
         self._eval_cache: list[dict[str, np.ndarray]] | None = None
 
-    def make_batch(self, stream: TokenStream, split: str, step: int, rows: np.ndarray):
-        """The batch of `rows` [L] of `stream`, batch `step` of `split`. Subclasses (MLM)
-        transform the packed LM batch here."""
-        del split, step  # an LM batch depends on its rows only
-        return pack_rows(stream, rows, self.seq_len)
+    def _setup(self, train_items: int, validation_items: int) -> None:
+        def items(n: int, split: str) -> grain.MapDataset:
+            return row_batches(n, derive_seed(self.seed, split), self.local_batch,
+                               self.process_index, self.process_count)
+
+        self._batches = items(train_items, "train").map_with_index(
+            functools.partial(self.make_batch, "train"))
+        self._eval_items = items(validation_items, "validation")
+
+    def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
-        """This process's rows of global training batch `step`: arrays [L, T]."""
+        """This process's rows of global training batch `step`: arrays [L, ...]."""
         return self.checked(self._batches[step])
 
     def iterator(self, start_step: int = 0, prefetch: int = 2) -> LMIterator:
@@ -94,23 +87,18 @@ class LMData:
         a small validation split repeats)."""
         if self._eval_cache is None:
             self._eval_cache = [
-                self.checked(self.make_batch(self._validation, "validation", i, self._eval_rows[i]))
+                self.checked(self.make_batch("validation", i, self._eval_items[i]))
                 for i in range(self._num_eval)
             ]
         return self._eval_cache
-
-    @functools.cached_property
-    def unigram_entropy(self) -> float:
-        """Nats/token of the validation targets' unigram distribution (a context-free model)."""
-        return unigram_entropy(self._validation, self.tokenizer.vocab_size, self.tokenizer.bos_id)
 
     def checked(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`batch`, after checking on the host that every id is in the vocabulary
         (a device gather would clamp an out-of-range id silently)."""
         vocab = self.tokenizer.vocab_size
-        for key in ("inputs", "targets"):
-            ids = batch[key]
-            if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+        for key in self._INT_KEYS:
+            ids = batch.get(key)
+            if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= vocab):
                 bad = ids[(ids < 0) | (ids >= vocab)][0]
                 raise DataError(
                     f"token id {bad} in batch {key!r} is outside the vocabulary [0, {vocab}); "
@@ -120,14 +108,53 @@ class LMData:
 
     def state_tag(self) -> dict:
         """What a saved iterator position refers to."""
-        return {"seed": self.seed, "dataset": self.dataset_key,
-                "global_batch": self.global_batch, "seq_len": self.seq_len}
+        return {"seed": self.seed, "dataset": self.dataset_key, "global_batch": self.global_batch}
+
+
+class LMData(BatchData):
+    """Packed causal-LM batches of one corpus and tokenizer; see scaling/data/packing.py."""
+
+    def __init__(self, *, tokenizer: Tokenizer, train: TokenStream, validation: TokenStream,
+                 seq_len: int, global_batch: int, eval_batches: int, seed: int,
+                 process_index: int, process_count: int, dataset_key: str):
+        super().__init__(tokenizer=tokenizer, global_batch=global_batch,
+                         eval_batches=eval_batches, seed=seed, process_index=process_index,
+                         process_count=process_count, dataset_key=dataset_key)
+        for split, stream, need in (("train", train, global_batch), ("validation", validation, 1)):
+            rows = stream.num_rows(seq_len)
+            if rows < need:
+                raise DataError(
+                    f"the {split} split of {dataset_key} has {len(stream.tokens)} tokens = "
+                    f"{rows} rows of seq_len={seq_len}, fewer than {need} (one batch); use a "
+                    f"larger corpus or lower train.global_batch / train.seq_len"
+                )
+        self.seq_len = seq_len
+        self._train, self._validation = train, validation
+        self.train_rows = train.num_rows(seq_len)
+        self.train_tokens = int(len(train.tokens))
+        self._setup(self.train_rows, validation.num_rows(seq_len))
+
+    def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """The packed rows `items` [L] of `split`. Subclasses (MLM) transform them here."""
+        del step  # an LM batch depends on its rows only
+        return pack_rows(self.stream(split), items, self.seq_len)
+
+    def stream(self, split: str) -> TokenStream:
+        return self._train if split == "train" else self._validation
+
+    @functools.cached_property
+    def unigram_entropy(self) -> float:
+        """Nats/token of the validation targets' unigram distribution (a context-free model)."""
+        return unigram_entropy(self._validation, self.tokenizer.vocab_size, self.tokenizer.bos_id)
+
+    def state_tag(self) -> dict:
+        return {**super().state_tag(), "seq_len": self.seq_len}
 
 
 class LMIterator:
     """Training batches from a step on; `get_state()` is JSON-able and names the next step."""
 
-    def __init__(self, data: LMData, step: int, prefetch: int):
+    def __init__(self, data: BatchData, step: int, prefetch: int):
         self._data, self._step, self._prefetch = data, int(step), prefetch
         self._it = None  # the grain iterator, started on first use
 

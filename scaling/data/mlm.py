@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.data.loader import LMData, derive_seed
-from scaling.data.packing import TokenStream, pack_rows
+from scaling.data.packing import pack_rows
 from scaling.data.tokenizer import Tokenizer
 from scaling.errors import DataError
 
@@ -64,8 +64,8 @@ class MLMData(LMData):
         self._ordinary = np.setdiff1d(np.arange(tokenizer.vocab_size), self._special)
         super().__init__(**kwargs)
 
-    def make_batch(self, stream: TokenStream, split: str, step: int, rows: np.ndarray):
-        lm = pack_rows(stream, rows, self.seq_len)
+    def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        lm = pack_rows(self.stream(split), items, self.seq_len)
         seed = derive_seed(self.seed, f"mlm-{split}")
         first = step * self.global_batch + self.process_index * self.local_batch
         inputs, weights = np.empty_like(lm["inputs"]), np.empty_like(lm["weights"])

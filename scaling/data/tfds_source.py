@@ -1,9 +1,11 @@
-"""Named TFDS datasets (`--data tfds:NAME[/CONFIG]`), read with `tfds.data_source`.
+"""Named TFDS datasets (`--data tfds:NAME[/CONFIG]`), read as array_record data sources.
 
 The data_dir is `data.tfds_data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default. A dataset that
 is not prepared there is prepared as array_record (downloads need network; many TFDS builders
 also need TensorFlow to prepare, though reading never does: prepare on a machine that has it
 with `tfds build NAME --file_format=array_record` and point the data_dir at the result).
+A builder that cannot even be imported without TensorFlow (glue, c4, wmt14_translate) is
+read from its prepared files alone (`builder_from_files`).
 
 Splits: train is "train"; validation is "validation", else "test", else the last
 `HOLDOUT_PERCENT`% of train (train then keeps the rest). A dataset that reports no splits
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import read_only_builder
 
 from scaling.data import cache
 from scaling.data.corpora import Corpus
@@ -49,12 +52,8 @@ def load_tfds_corpus(data, name: str) -> Corpus:
     if not _is_prepared(builder):
         _prepare(spec, name, builder)
     splits = choose_splits(set(builder.info.splits))
-    try:
-        sources = {
-            ours: tfds.data_source(name, split=theirs, data_dir=data_dir, download=False,
-                                   builder_kwargs={"file_format": "array_record"})
-            for ours, theirs in splits.items()
-        }
+    try:  # what tfds.data_source(name, split=...) does, on the builder opened above
+        sources = {ours: builder.as_data_source(split=theirs) for ours, theirs in splits.items()}
     except (ValueError, NotImplementedError, FileNotFoundError) as e:
         raise DataError(
             f"--data {spec!r}: cannot read it as array_record ({_first_line(e)}); prepare it "
@@ -72,7 +71,17 @@ def _builder(spec: str, name: str, data_dir: str | None):
     try:
         return tfds.builder(name, data_dir=data_dir, file_format="array_record")
     except tfds.core.registered.DatasetNotFoundError as e:
-        raise DataError(f"--data {spec!r}: TFDS has no such dataset ({_first_line(e)})") from e
+        # Some TFDS builders (glue, c4, wmt) import TensorFlow and so cannot even be named
+        # here; a prepared copy is still readable from its files alone.
+        try:
+            return read_only_builder.builder_from_files(name, data_dir=data_dir)
+        except Exception:  # any failure means: not prepared there either
+            pass
+        raise DataError(
+            f"--data {spec!r}: TFDS cannot open it ({_first_line(e)}); if its builder needs "
+            f"TensorFlow, prepare it elsewhere with `tfds build {name} --file_format="
+            f"array_record` and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
+        ) from e
 
 
 def _is_prepared(builder) -> bool:

@@ -186,16 +186,17 @@ def train_sentencepiece(sentences: list[str], vocab_size: int, model_type: str) 
 
 
 def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_root: Path,
-                   model_vocab_size: int) -> Tokenizer:
+                   model_vocab_size: int, fields: tuple[str, ...] = ()) -> Tokenizer:
     """The tokenizer named by `config.data.tokenizer`, checked against the model's vocabulary.
 
-    spec: "byte", "sentencepiece" (train on `corpus` once; cached by corpus, type and size)
-    or a path to a SentencePiece .model file.
+    spec: "byte", "sentencepiece" (train on the `fields` of `corpus`'s train split once,
+    default its text field; cached by corpus, fields, type and size) or a path to a
+    SentencePiece .model file.
     """
     if spec == "byte":
         tok: Tokenizer = ByteTokenizer()
     elif spec == "sentencepiece":
-        tok = _trained(corpus, model_type, vocab_size, cache_root)
+        tok = _trained(corpus, model_type, vocab_size, cache_root, fields)
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -212,11 +213,18 @@ def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_ro
     return tok
 
 
-def _trained(corpus, model_type: str, vocab_size: int, cache_root: Path) -> Tokenizer:
-    path = cache_root / "tokenizers" / f"{corpus.key}-{model_type}-{vocab_size}.model"
+def _trained(corpus, model_type: str, vocab_size: int, cache_root: Path,
+             fields: tuple[str, ...]) -> Tokenizer:
+    name = "-".join([corpus.key, *fields, model_type, str(vocab_size)])
+    path = cache_root / "tokenizers" / f"{name}.model"
     if not path.is_file():
-        total = sum(len(t) for t in corpus.texts("train"))
-        sentences = training_sample(corpus.texts("train"), total)
+
+        def texts():  # a shared vocabulary: every field of every train record
+            for field in fields or (None,):
+                yield from corpus.texts("train", field)
+
+        total = sum(len(t) for t in texts())
+        sentences = training_sample(texts(), total)
         cache.write_bytes_atomic(path, train_sentencepiece(sentences, vocab_size, model_type))
     return SentencePieceTokenizer(path.read_bytes(), origin=str(path))
 
