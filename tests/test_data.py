@@ -37,7 +37,7 @@ def _fake_source(rng: random.Random, n_lines: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
     """Twelve small generated source files (deterministic)."""
     root = tmp_path_factory.mktemp("corpus")
@@ -50,7 +50,7 @@ def corpus_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
@@ -63,15 +63,15 @@ def make_config(cache_dir: Path, source: str = "embedded", **data) -> Config:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def embedded_at(corpus_dir):
-    """The embedded corpus pointed at `corpus_dir` for the whole session."""
+    """The embedded corpus pointed at `corpus_dir` for this module's tests."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(corpora, "embedded_root", lambda: corpus_dir)
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lm_data(embedded_at, cache_dir) -> LMData:
     return load_lm_data(make_config(cache_dir), process_index=0, process_count=1)
 
