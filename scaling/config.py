@@ -47,9 +47,17 @@ class ModelConfig:
     dtype: str = "float32"  # compute dtype; parameters are always float32
     attention: str = "xla"  # xla | cudnn | auto (cudnn on GPU for causal masks)
 
+    vocab_multiple: int = 128  # embedding rows padded to a multiple of this (MXU/tensor split)
+
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def padded_vocab(self) -> int:
+        """Rows of the embedding table: vocab_size rounded up; extra logits are masked off."""
+        m = max(self.vocab_multiple, 1)
+        return -(-self.vocab_size // m) * m
 
 
 @dataclass(frozen=True)

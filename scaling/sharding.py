@@ -51,10 +51,31 @@ def mesh_shape(mesh: MeshConfig, n_devices: int) -> tuple[int, int, int]:
     return tuple(sizes)
 
 
-def make_mesh(mesh: MeshConfig, devices=None) -> Mesh:
-    """A (data, fsdp, tensor) mesh over `devices` (default: all), with Auto axis types."""
+def check_divisible(config, shape: tuple[int, int, int]) -> None:
+    """Every sharded dimension must split evenly over its mesh axis; say which one does not."""
+    data, fsdp, tensor = shape
+    m, t = config.model, config.train
+    checks = [
+        ("model.n_heads", m.n_heads, "mesh.tensor", tensor),
+        ("model.d_ff", m.d_ff, "mesh.tensor", tensor),
+        ("the padded vocabulary", m.padded_vocab, "mesh.tensor", tensor),
+        ("model.d_model", m.d_model, "mesh.fsdp", fsdp),
+        ("train.global_batch / train.microbatches", t.global_batch // t.microbatches,
+         "mesh.data x mesh.fsdp", data * fsdp),
+    ]
+    for name, value, axis, size in checks:
+        if value % size:
+            raise ConfigError(f"{name}={value} does not split evenly over {axis}={size}; "
+                              f"choose sizes so that {size} divides {value}")
+
+
+def make_mesh(mesh: MeshConfig, devices=None, config=None) -> Mesh:
+    """A (data, fsdp, tensor) mesh over `devices` (default: all), with Auto axis types.
+    With `config`, also check that its model and batch split evenly over the mesh."""
     devices = jax.devices() if devices is None else list(devices)
     shape = mesh_shape(mesh, len(devices))
+    if config is not None:
+        check_divisible(config, shape)
     if devices == jax.devices():
         return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
     return Mesh(np.asarray(devices).reshape(shape), MESH_AXES,

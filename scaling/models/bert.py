@@ -11,7 +11,14 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.attention import segment_mask
-from scaling.models.layers import Embed, Positions, constrain, dtype_of, gather_rows, layer_norm
+from scaling.models.layers import (
+    Positions,
+    constrain,
+    dtype_of,
+    gather_rows,
+    layer_norm,
+    make_embed,
+)
 from scaling.models.linear import Linear
 from scaling.models.stack import Stack
 
@@ -33,7 +40,7 @@ class BERT(nn.Module):
     def __call__(self, inputs, type_ids, positions, segment_ids):
         """All inputs [B, T] int32. Returns MLM logits [B, T, V] and NSP logits [B, 2]."""
         m = self.model
-        embed = Embed(m.vocab_size, m.d_model, m.init_std, dtype_of(m), name="token_embed")
+        embed = make_embed(m)
         types = self.param(
             "type_embed",
             nn.with_logical_partitioning(nn.initializers.normal(m.init_std), (None, "embed")),
@@ -48,7 +55,7 @@ class BERT(nn.Module):
         h = nn.gelu(_dense(m.d_model, m, "mlm_dense")(x), approximate=False)  # [B, T, D]
         h = layer_norm(m, "mlm_norm")(h).astype(dtype_of(m))
         bias = self.param("mlm_bias", nn.with_logical_partitioning(
-            nn.initializers.zeros, ("vocab",)), (m.vocab_size,))  # [V]
+            nn.initializers.zeros, ("vocab",)), (m.padded_vocab,))  # [V]
         mlm_logits = embed.attend(h) + bias  # [B, T, V]
         pooled = jnp.tanh(_dense(m.d_model, m, "pooler")(x[:, 0]))  # [B, D]
         nsp_logits = _dense(2, m, "nsp", axes=("embed", None))(pooled)  # [B, 2]

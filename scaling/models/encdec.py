@@ -13,7 +13,7 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.attention import causal_mask, segment_mask
-from scaling.models.layers import Embed, Positions, constrain, dtype_of, layer_norm
+from scaling.models.layers import Positions, constrain, layer_norm, make_embed
 from scaling.models.stack import Stack
 
 
@@ -35,7 +35,7 @@ class EncDec(nn.Module):
                  decoder_inputs, positions, segment_ids):
         """Source [B, S] and target [B, T] ids, positions, segments. Returns logits [B, T, V]."""
         m = self.model
-        embed = Embed(m.vocab_size, m.d_model, m.init_std, dtype_of(m), name="token_embed")
+        embed = make_embed(m)
         src_mask = segment_mask(input_segment_ids, input_segment_ids)  # [B, 1, S, S]
         enc = Stack(m, m.n_layers, deterministic=self.deterministic,
                     implementation=self.implementation, name="encoder")(

@@ -12,7 +12,14 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.attention import causal_mask, segment_mask
-from scaling.models.layers import Embed, Positions, constrain, dtype_of, layer_norm
+from scaling.models.layers import (
+    Positions,
+    constrain,
+    dtype_of,
+    layer_norm,
+    make_embed,
+    mask_padded_vocab,
+)
 from scaling.models.linear import Linear
 from scaling.models.stack import Stack
 
@@ -36,7 +43,7 @@ class GPT(nn.Module):
             positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
         if segment_ids is None:
             segment_ids = jnp.ones((B, T), jnp.int32)  # [B, T]
-        embed = Embed(m.vocab_size, m.d_model, m.init_std, dtype_of(m), name="token_embed")
+        embed = make_embed(m)
         x = embed(inputs) + Positions(m, name="pos_embed")(positions)  # [B, T, D]
         x = nn.Dropout(m.dropout, deterministic=self.deterministic)(x)
         x = constrain(x)
@@ -47,9 +54,9 @@ class GPT(nn.Module):
             x = layer_norm(m, "final_norm")(x).astype(x.dtype)
         if m.tie_embeddings:
             return embed.attend(x)  # [B, T, V] float32
-        head = Linear("BTD,DV->BTV", (m.d_model, m.vocab_size), ("embed", "vocab"), None,
+        head = Linear("BTD,DV->BTV", (m.d_model, m.padded_vocab), ("embed", "vocab"), None,
                       m.init_std, dtype_of(m), name="lm_head")
-        return head(x).astype(jnp.float32)  # [B, T, V]
+        return mask_padded_vocab(head(x).astype(jnp.float32), m.vocab_size)  # [B, T, V]
 
 
 def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):

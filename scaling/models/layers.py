@@ -28,7 +28,8 @@ def constrain(x: jax.Array) -> jax.Array:
 class Embed(nn.Module):
     """Token embedding table, also the tied output projection (GPT-2, BERT, Vaswani §3.4)."""
 
-    vocab_size: int
+    vocab_size: int  # real tokens; the table has `rows` >= vocab_size (padded)
+    rows: int
     d_model: int
     init_std: float = 0.02
     dtype: jnp.dtype = jnp.float32
@@ -37,7 +38,7 @@ class Embed(nn.Module):
         self.embedding = self.param(
             "embedding",
             nn.with_logical_partitioning(nn.initializers.normal(self.init_std), ("vocab", "embed")),
-            (self.vocab_size, self.d_model),
+            (self.rows, self.d_model),
         )  # [V, D]
 
     def __call__(self, ids: jax.Array) -> jax.Array:
@@ -45,8 +46,22 @@ class Embed(nn.Module):
 
     def attend(self, x: jax.Array) -> jax.Array:
         """Logits against every token: x [B, T, D] -> [B, T, V] in float32."""
-        return jnp.einsum("BTD,VD->BTV", x, self.embedding.astype(self.dtype),
-                          preferred_element_type=jnp.float32)
+        logits = jnp.einsum("BTD,VD->BTV", x, self.embedding.astype(self.dtype),
+                            preferred_element_type=jnp.float32)
+        return mask_padded_vocab(logits, self.vocab_size)
+
+
+def make_embed(model: ModelConfig, name: str = "token_embed") -> Embed:
+    return Embed(model.vocab_size, model.padded_vocab, model.d_model, model.init_std,
+                 dtype_of(model), name=name)
+
+
+def mask_padded_vocab(logits: jax.Array, vocab_size: int) -> jax.Array:
+    """Padding rows of the table are never predicted: their logits become a large negative."""
+    if logits.shape[-1] == vocab_size:
+        return logits
+    real = jnp.arange(logits.shape[-1]) < vocab_size  # [V]
+    return jnp.where(real, logits, -1e30)
 
 
 def gather_rows(table: jax.Array, ids: jax.Array) -> jax.Array:

@@ -1,0 +1,138 @@
+"""The `scaling` command. This file only parses flags and dispatches; work lives elsewhere.
+
+Bad input of any kind ends with one line `scaling: error: ...` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from scaling.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="preset name, e.g. gpt-tiny, gpt2-small")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.steps=100 (repeatable)")
+
+
+def _load_config(args):
+    from scaling.config import apply_overrides, get_preset, validate
+
+    config = apply_overrides(get_preset(args.config), args.set)
+    if getattr(args, "data", None):
+        config = apply_overrides(config, [f"data.source={args.data}"])
+    return validate(config)
+
+
+def _host_devices(n: int | None) -> None:
+    """Simulate n CPU devices; must run before JAX initializes its backends."""
+    if n:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+
+
+def cmd_train(args) -> int:
+    from scaling.distributed import initialize_from_env
+    from scaling.train.loop import train
+
+    config = _load_config(args)
+    initialize_from_env()
+    workdir = args.workdir or os.path.join("runs", config.name)
+    summary = train(config, workdir, progress=not args.quiet)
+    loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
+    print(f"final validation loss {loss:.4f} nats/token; unigram entropy of the validation "
+          f"split under the same tokenizer {ent:.4f} nats/token ({loss / ent:.0%} of it)")
+    print(f"run directory: {workdir}")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from scaling.params import count_params
+
+    config = _load_config(args)
+    counts = count_params(config.model)
+    if args.json:
+        print(json.dumps({"preset": config.name, **counts}))
+    else:
+        print(f"{config.name}: {counts['total']:,} parameters "
+              f"({counts['non_embedding']:,} non-embedding)")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from scaling import bench
+
+    if args.what == "train":
+        config = _load_config(args)
+        return bench.bench_train(config, steps=args.steps, warmup=args.warmup)
+    if args.what == "data":
+        config = _load_config(args)
+        return bench.bench_data(config, steps=args.steps)
+    raise UserError(f"unknown benchmark {args.what!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("--host-devices", type=int, default=None, metavar="N",
+                        help="simulate N CPU devices (sets XLA_FLAGS before JAX starts)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a preset (resumes from --workdir)")
+    _config_args(p)
+    p.add_argument("--workdir", default=None, help="run directory (default runs/PRESET)")
+    p.add_argument("--data", default=None, help="data spec: embedded, tfds:NAME, text:GLOB, ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("params", help="total and non-embedding parameter counts")
+    _config_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(fn=cmd_params)
+
+    p = sub.add_parser("bench", help="benchmarks (never run in CI)")
+    p.add_argument("what", choices=["train", "data"])
+    _config_args(p)
+    p.add_argument("--data", default=None, help="data spec (bench data)")
+    p.add_argument("--steps", type=int, default=20, help="timed steps")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
+    p.set_defaults(fn=cmd_bench)
+
+    _add_laws_commands(sub)
+    return parser
+
+
+def _add_laws_commands(sub) -> None:
+    try:
+        from scaling.laws.commands import add_fit_arguments, fit_command
+    except ImportError:  # TEMPORARY while laws/commands.py is being written
+        return
+    p = sub.add_parser("fit", help="fit scaling laws to a results table")
+    add_fit_arguments(p)
+    p.set_defaults(fn=fit_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `scaling` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        _host_devices(args.host_devices)
+        return int(args.fn(args) or 0)
+    except UserError as e:
+        print(f"scaling: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scaling: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Throughput, model FLOPs utilization, and the run directory's metrics writers.
+
+MFU = achieved model FLOP/s ÷ dense bf16 peak of the devices (PaLM App. B convention, with
+FLOPs per token from scaling/laws/accounting.py: 6·N matmul + the causal-halved attention
+term). On CPU there is no published peak: we report achieved FLOP/s and its ratio to a large
+float32 matmul measured on the same host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Dense bf16 peak FLOP/s per chip, matched against `device.device_kind` (lower-cased).
+PEAK_BF16 = (
+    ("h100", 989e12),
+    ("h200", 989e12),
+    ("a100", 312e12),
+    ("v6", 918e12),
+    ("v5p", 459e12),
+    ("v5 lite", 197e12),
+    ("v5e", 197e12),
+    ("v4", 275e12),
+)
+
+
+def device_peak_flops(device=None) -> float | None:
+    """Dense bf16 peak of one device, or None when the kind is not in the table (e.g. CPU)."""
+    device = device or jax.devices()[0]
+    kind = device.device_kind.lower()
+    for key, peak in PEAK_BF16:
+        if key in kind:
+            return peak
+    return None
+
+
+def host_matmul_flops(n: int = 2048, repeats: int = 3) -> float:
+    """Achieved FLOP/s of an n×n float32 matmul on the host CPU (the CPU's practical peak)."""
+    cpu = jax.devices("cpu")[0]
+    a = jax.device_put(jnp.ones((n, n), jnp.float32), cpu)
+    mm = jax.jit(lambda x: x @ x)
+    mm(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best
+
+
+class Throughput:
+    """Tokens/s, achieved FLOP/s and MFU between successive `update` calls."""
+
+    def __init__(self, flops_per_token: float, n_devices: int | None = None):
+        self.flops_per_token = flops_per_token
+        n_devices = n_devices or jax.device_count()
+        peak = device_peak_flops()
+        if peak is not None:
+            self.peak, self.peak_name = peak * n_devices, "bf16 peak"
+        else:  # CPU: all simulated devices share one host, so compare to the host's matmul
+            self.peak, self.peak_name = host_matmul_flops(), "host f32 matmul"
+        self._t = time.perf_counter()
+
+    def reset(self) -> None:
+        self._t = time.perf_counter()
+
+    def update(self, tokens: float) -> dict:
+        now = time.perf_counter()
+        dt, self._t = max(now - self._t, 1e-9), now
+        tps = tokens / dt
+        achieved = tps * self.flops_per_token
+        return {"tokens_per_sec": tps, "flops_per_sec": achieved, "mfu": achieved / self.peak}
+
+
+class MetricsWriter:
+    """metrics.jsonl (one JSON object per logged step) and TensorBoard events, process 0 only."""
+
+    def __init__(self, workdir: str, enabled: bool = True):
+        self.enabled = enabled
+        self._jsonl = self._tb = None
+        if not enabled:
+            return
+        os.makedirs(workdir, exist_ok=True)
+        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+        from tensorboardX import SummaryWriter
+
+        self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+
+    def write(self, step: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        row = {"step": int(step)}
+        row.update({k: _plain(v) for k, v in values.items()})
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._jsonl:
+            self._jsonl.close()
+            self._tb.close()
+            self._jsonl = self._tb = None
+
+
+def _plain(v):
+    if isinstance(v, (np.generic, np.ndarray, jax.Array)):
+        v = np.asarray(v).item()
+    return v

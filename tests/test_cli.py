@@ -1,0 +1,76 @@
+"""The command line: bad input ends in one clear line and exit code 2; params prints counts."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scaling.cli import main
+from scaling.config import ConfigError, apply_overrides, get_preset, validate
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["params", "--config", "gpt-5"], "unknown preset 'gpt-5'"),
+    (["params", "--config", "gpt-tiny", "--set", "model.dmodel=3"], "unknown key 'dmodel'"),
+    (["params", "--config", "gpt-tiny", "--set", "model.n_heads=3"],
+     "model.n_heads=3 does not divide model.d_model=128"),
+    (["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"], "type int"),
+    (["params", "--config", "gpt-tiny", "--set", "train"], "section.key=value"),
+    (["params", "--config", "gpt-tiny", "--set", "model=3"], "is a section"),
+    (["params", "--config", "gpt-tiny", "--set", "model.norm=middle"], "expected one of pre"),
+    (["params", "--config", "gpt-tiny", "--set", "mesh.data=-1", "--set", "mesh.fsdp=-1"],
+     "at most one may be -1"),
+    (["params", "--config", "gpt-tiny", "--set", "train.microbatches=5"], "does not divide"),
+    (["params"], "the following arguments are required: --config"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(args, needle, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_mesh_that_does_not_match_devices(capsys):
+    """8 simulated devices; a 3x1x1 mesh cannot cover them."""
+    from scaling import sharding
+
+    config = apply_overrides(get_preset("gpt-tiny"), ["mesh.data=3", "mesh.fsdp=1",
+                                                      "mesh.tensor=1"])
+    with pytest.raises(ConfigError, match="needs 3 devices but 8 are available"):
+        sharding.make_mesh(config.mesh, config=config)
+    config = apply_overrides(get_preset("gpt-tiny"), ["mesh.tensor=8", "mesh.fsdp=1",
+                                                      "mesh.data=1"])
+    with pytest.raises(ConfigError, match="model.n_heads=4 does not split evenly"):
+        sharding.make_mesh(config.mesh, config=config)
+
+
+def test_params_json(capsys):
+    code, out, _ = run_cli(["params", "--config", "gpt2-small", "--json"], capsys)
+    assert code == 0
+    row = json.loads(out)
+    # 124,439,808 released + 47 padded embedding rows x 768
+    assert row["total"] == 124_439_808 + (50304 - 50257) * 768
+    assert row["total"] - row["non_embedding"] == 50304 * 768 + 1024 * 768
+
+
+def test_overrides_parse_types():
+    c = validate(apply_overrides(get_preset("gpt-tiny"), [
+        "train.steps=1e3", "optim.lr=0.5", "model.scan_layers=false", "data.source=text:x*"]))
+    assert (c.train.steps, c.optim.lr, c.model.scan_layers, c.data.source) == (
+        1000, 0.5, False, "text:x*")
+
+
+def test_console_script_bad_preset_exit_code():
+    """The real process: exit status 2 and no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "params", "--config", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("scaling: error: unknown preset 'nope'")
