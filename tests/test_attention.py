@@ -27,7 +27,7 @@ def np_attention(q, k, v, allowed):
                 scores = np.array([q[b, t, n] @ k[b, s, n] for s in keys]) / np.sqrt(q.shape[-1])
                 p = np.exp(scores - scores.max())
                 p /= p.sum()
-                out[b, t, n] = sum(pi * v[b, s, n] for pi, s in zip(p, keys))
+                out[b, t, n] = sum(pi * v[b, s, n] for pi, s in zip(p, keys, strict=True))
     return out
 
 

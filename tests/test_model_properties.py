@@ -104,7 +104,8 @@ def unstack(params, n_layers):
     """Scanned params [L, ...] -> the unrolled layout layer_0 ... layer_{L-1}."""
     layers = params["decoder"]["layers"]
     out = dict(params)
-    out["decoder"] = {f"layer_{i}": jax.tree.map(lambda x: x[i], layers) for i in range(n_layers)}
+    out["decoder"] = {f"layer_{i}": jax.tree.map(lambda x, i=i: x[i], layers)
+                      for i in range(n_layers)}
     return out
 
 
