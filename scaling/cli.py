@@ -49,8 +49,11 @@ def cmd_train(args) -> int:
     workdir = args.workdir or os.path.join("runs", config.name)
     summary = train(config, workdir, progress=not args.quiet)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
-    print(f"final validation loss {loss:.4f} nats/token; unigram entropy of the validation "
-          f"split under the same tokenizer {ent:.4f} nats/token ({loss / ent:.0%} of it)")
+    line = f"final validation loss {loss:.4f} nats/token"
+    if ent:
+        line += (f"; unigram entropy of the validation split under the same tokenizer "
+                 f"{ent:.4f} nats/token (the loss is {loss / ent:.0%} of it)")
+    print(line)
     print(f"run directory: {workdir}")
     return 0
 

@@ -35,13 +35,6 @@ def evaluate(eval_fn, params, batches: list[dict], mesh) -> float:
     return total / max(weight, 1.0)
 
 
-def _check_family(config: Config) -> None:
-    if config.model.family != "gpt":
-        raise UserError(
-            f"scaling train: family {config.model.family!r} needs its task pipeline (masked LM "
-            f"or seq2seq), which is not wired into the trainer yet; train a gpt preset")
-
-
 def _write_json(path: str, obj) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -53,10 +46,9 @@ class Run:
     """Everything one training run holds between steps."""
 
     def __init__(self, config: Config, workdir: str):
-        from scaling.data import load_lm_data  # lazy: tfds/grain are not needed to import
+        from scaling.data import load_data  # lazy: tfds/grain are not needed to import
 
         self.config = validate(config)
-        _check_family(self.config)
         self.workdir = workdir
         self.lead = jax.process_index() == 0
         try:
@@ -64,7 +56,7 @@ class Run:
         except OSError as e:
             raise UserError(f"cannot create run directory {workdir}: {e.strerror}") from None
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
-        self.data = load_lm_data(self.config)
+        self.data = load_data(self.config)  # LM, masked LM or seq2seq by family
         if self.data.tokenizer.vocab_size > self.config.model.vocab_size:
             raise UserError(
                 f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "
@@ -126,7 +118,7 @@ def train(config: Config, workdir: str, *, progress: bool = True) -> dict:
     summary = {
         "final_eval_loss": evals[-1] if evals else None,
         "best_eval_loss": min(evals) if evals else None,
-        "unigram_entropy": run.data.unigram_entropy,
+        "unigram_entropy": getattr(run.data, "unigram_entropy", None),
         "steps": t.steps, "tokens": tokens, "wall_time": time.perf_counter() - t0,
         "flops_per_token": fpt, **{f"params_{k}": v for k, v in param_counts(cfg.model).items()},
     }
