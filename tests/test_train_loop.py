@@ -1,0 +1,66 @@
+"""`scaling train` end to end on a small local corpus: run-directory contract, learning,
+and bad data ending in one line with exit code 2."""
+
+import json
+import os
+
+import pytest
+
+from scaling.cli import main
+
+TINY = [
+    "--set", "model.n_layers=2", "--set", "model.d_model=64", "--set", "model.n_heads=4",
+    "--set", "model.d_ff=128", "--set", "model.max_len=32", "--set", "model.vocab_size=384",
+    "--set", "data.tokenizer=byte", "--set", "train.global_batch=16",
+    "--set", "train.steps=40", "--set", "train.log_every=5", "--set", "train.eval_every=20",
+    "--set", "train.eval_batches=2", "--set", "optim.warmup_steps=5", "--set", "optim.lr=3e-3",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    for i in range(40):  # repetitive text: a tiny model must beat the unigram entropy on it
+        lines = [f"def f{i}_{j}(x):\n    return x * {j} + {i}\n" for j in range(30)]
+        (root / f"doc{i:02d}.txt").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
+def test_train_writes_run_directory_and_learns(corpus, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    code = main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+                 "--data", f"text:{corpus}/*.txt", *TINY])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["model"]["d_model"] == 64 and config["data"]["source"].startswith("text:")
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    eval_rows = [r for r in rows if "eval_loss" in r]
+    assert [r["step"] for r in train_rows] == list(range(5, 41, 5))
+    assert [r["step"] for r in eval_rows] == [20, 40]
+    for r in train_rows:
+        assert {"tokens_per_sec", "mfu", "lr", "grad_norm"} <= set(r)
+        assert r["tokens_per_sec"] > 0 and 0 < r["mfu"]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir))
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["final_eval_loss"] < 0.8 * summary["unigram_entropy"]
+    assert "final validation loss" in out and "unigram entropy" in out
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda d: None, "no files match"),
+    (lambda d: (d / "a.txt").write_text(""), "empty"),
+    (lambda d: (d / "a.txt").write_bytes(b"caf\xe9 \xff\xfe"), "UTF-8"),
+    (lambda d: [(d / f"{i}.txt").write_text("tiny") for i in range(3)], "one batch"),
+])
+def test_bad_data_exits_2(make, needle, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    make(data)
+    code = main(["train", "--config", "gpt-tiny", "--workdir", str(tmp_path / "run"),
+                 "--quiet", "--data", f"text:{data}/*.txt", *TINY])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle.lower() in err.lower(), err
