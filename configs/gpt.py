@@ -22,8 +22,8 @@ def gpt_tiny() -> Config:
         data=DataConfig(source="embedded"),
         mesh=MeshConfig(data=2, fsdp=2, tensor=2),
         optim=OptimConfig(lr=3e-3, warmup_steps=30, weight_decay=0.1),
-        train=TrainConfig(steps=300, global_batch=32, log_every=10, eval_every=100,
-                          eval_batches=8, checkpoint_every=100),
+        train=TrainConfig(steps=600, global_batch=32, log_every=10, eval_every=200,
+                          eval_batches=8, checkpoint_every=200),
     )
 
 
