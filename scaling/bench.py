@@ -15,6 +15,7 @@ from scaling import sharding
 from scaling.config import Config
 from scaling.laws.accounting import flops_per_token
 from scaling.metrics import device_peak_flops, host_matmul_flops
+from scaling.models.layers import dtype_of
 
 
 def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
@@ -64,7 +65,7 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
     dev = jax.devices()[0]
     peak = device_peak_flops(dev)
     print(f"preset {config.name}: batch {config.train.global_batch} x {config.seq_len} tokens, "
-          f"dtype {config.model.dtype}, attention {config.model.attention}, remat "
+          f"dtype {dtype_of(config.model).name}, attention {config.model.attention}, remat "
           f"{config.model.remat}, on {jax.device_count()} x {dev.device_kind}")
     print(f"compile {timing['compile_s']:.1f} s; step {timing['step_s'] * 1e3:.1f} ms; "
           f"{tps:,.0f} tokens/s; {achieved / 1e12:.3f} TFLOP/s achieved "

@@ -44,7 +44,7 @@ class ModelConfig:
     init_std: float = 0.02
     scan_layers: bool = True
     remat: str = "none"  # none | full | dots | dots_no_batch  (see models/stack.py)
-    dtype: str = "float32"  # compute dtype; parameters are always float32
+    dtype: str = "auto"  # compute dtype (auto: bfloat16 on GPU/TPU, float32 on CPU); params f32
     attention: str = "xla"  # xla | cudnn | auto (cudnn on GPU for causal masks)
 
     vocab_multiple: int = 128  # embedding rows padded to a multiple of this (MXU/tensor split)
@@ -116,6 +116,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_last: int = 3
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none
+    max_nonfinite: int = 5  # stop after this many non-finite (skipped) steps in a row
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ _CHOICES = {
     "model.norm": ("pre", "post"),
     "model.activation": ("gelu", "relu"),
     "model.remat": ("none", "full", "dots", "dots_no_batch"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.attention": ("xla", "cudnn", "auto"),
     "data.tokenizer_type": ("bpe", "unigram"),
 }
@@ -277,6 +278,7 @@ def validate(config: Config) -> Config:
         "train.microbatches": t.microbatches, "train.log_every": t.log_every,
         "train.eval_every": t.eval_every, "train.eval_batches": t.eval_batches,
         "train.checkpoint_every": t.checkpoint_every, "train.keep_last": t.keep_last,
+        "train.max_nonfinite": t.max_nonfinite,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -286,6 +288,8 @@ def validate(config: Config) -> Config:
             f"model.n_heads={m.n_heads} does not divide model.d_model={m.d_model}; "
             f"choose heads so that d_model / heads is a whole head width"
         )
+    if t.keep_period < 0:
+        raise ConfigError(f"train.keep_period={t.keep_period}: must be >= 0 (0 = none)")
     if m.family == "encdec" and m.n_decoder_layers <= 0:
         raise ConfigError("model.n_decoder_layers must be positive for the encdec family")
     if m.local_window < 0 or m.local_every < 1:

@@ -17,6 +17,9 @@ from scaling.models.linear import Linear
 
 
 def dtype_of(model: ModelConfig):
+    """Compute dtype; `auto` is bfloat16 on accelerators and float32 on CPU."""
+    if model.dtype == "auto":
+        return jnp.dtype(jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16)
     return jnp.dtype(model.dtype)
 
 
