@@ -47,13 +47,18 @@ def cmd_train(args) -> int:
     config = _load_config(args)
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
-    summary = train(config, workdir, progress=not args.quiet)
+    summary = train(config, workdir, progress=not args.quiet, init_from=args.init_from,
+                    stop_at=args.stop_at)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
-    line = f"final validation loss {loss:.4f} nats/token"
-    if ent:
-        line += (f"; unigram entropy of the validation split under the same tokenizer "
-                 f"{ent:.4f} nats/token (the loss is {loss / ent:.0%} of it)")
-    print(line)
+    if summary["preempted"] or loss is None:
+        print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "
+              f"rerun the same command to resume")
+    else:
+        line = f"final validation loss {loss:.4f} nats/token"
+        if ent:
+            line += (f"; unigram entropy of the validation split under the same tokenizer "
+                     f"{ent:.4f} nats/token (the loss is {loss / ent:.0%} of it)")
+        print(line)
     print(f"run directory: {workdir}")
     return 0
 
@@ -94,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, help="run directory (default runs/PRESET)")
     p.add_argument("--data", default=None, help="data spec: embedded, tfds:NAME, text:GLOB, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--init_from", default=None, metavar="DIR",
+                   help="start a new run from another run directory's latest parameters "
+                        "(fresh optimizer, step 0); ignored when --workdir has checkpoints")
+    p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
+                   help="save and exit after STEP steps (the schedule still spans "
+                        "train.steps); rerun to continue")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("params", help="total and non-embedding parameter counts")

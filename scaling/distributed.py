@@ -29,6 +29,10 @@ def initialize_from_env() -> bool:
         raise UserError("SCALING_COORDINATOR is set: also set SCALING_NUM_PROCESSES and "
                         "SCALING_PROCESS_ID to integers") from None
     timeout = int(os.environ.get("SCALING_INIT_TIMEOUT", "300"))
+    # A process that dies is noticed after this many seconds without heartbeats; the others
+    # then abort instead of waiting in a collective forever.
+    heartbeat = int(os.environ.get("SCALING_HEARTBEAT_TIMEOUT", "100"))
     jax.distributed.initialize(coordinator, num_processes=n, process_id=pid,
-                               initialization_timeout=timeout)
+                               initialization_timeout=timeout,
+                               heartbeat_timeout_seconds=heartbeat)
     return True

@@ -1,0 +1,290 @@
+"""Checkpoints: an orbax CheckpointManager under `<workdir>/checkpoints` (RELIABILITY.md).
+
+One step directory holds four items:
+  state   the TrainState arrays (step, params, opt_state, skipped), each process its shards
+  data    the data iterator's position (JSON; batch s is a pure function of (seed, s))
+  config  the run's Config (JSON)
+  meta    library versions, XLA flags, mesh, tokenizer hash (JSON; see `run_metadata`)
+
+orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete, so
+`latest_step()` only sees committed steps, and deletes old steps only after the new one has
+committed. What this wrapper adds: leftover temporary directories are removed at start, the
+retention policy (keep_last + keep_period), save errors turned into one-line UserErrors,
+a refusal to save non-finite values, and a refusal to restore into a different model (the
+mismatched parameter paths are listed; nothing is partially restored).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+from scaling.config import TrainConfig
+from scaling.errors import UserError
+
+ITEMS = ("state", "data", "config", "meta")
+TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a step that has not committed
+
+
+class ResumeWarning(UserWarning):
+    """A resume whose environment differs from the save's: bit-exactness is not promised."""
+
+
+def checkpoint_dir(workdir: str) -> str:
+    """Where a run directory keeps its checkpoints."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def retention(train: TrainConfig) -> policies.PreservationPolicy:
+    """Keep the newest `keep_last` steps, plus every step divisible by `keep_period`."""
+    keep = [policies.LatestN(n=train.keep_last)]
+    if train.keep_period > 0:
+        keep.append(policies.EveryNSteps(interval_steps=train.keep_period))
+    return policies.AnyPreservationPolicy(keep)
+
+
+def _handlers(partial: bool) -> dict:
+    """Handlers named up front, so that a fresh manager can read a step's array metadata
+    before any restore; `partial` (PyTree handler) allows restoring the parameters alone."""
+    state = ocp.PyTreeCheckpointHandler() if partial else ocp.StandardCheckpointHandler()
+    return {"state": state, **{name: ocp.JsonCheckpointHandler() for name in ITEMS[1:]}}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+class Checkpoints:
+    """The checkpoints of one run directory.
+
+    `read_only` opens another run's checkpoints (for --init_from): nothing is written or
+    cleaned there, since that run may still be saving.
+    """
+
+    def __init__(self, directory: str, train: TrainConfig | None = None, *,
+                 read_only: bool = False):
+        self.directory = directory
+        if read_only and not os.path.isdir(directory):
+            raise UserError(f"no checkpoints in {directory}: expected a run directory "
+                            f"written by `scaling train`")
+        try:
+            if not read_only:
+                os.makedirs(directory, exist_ok=True)
+            options = ocp.CheckpointManagerOptions(
+                read_only=read_only, create=not read_only,
+                cleanup_tmp_directories=not read_only,
+                enable_async_checkpointing=True,
+                preservation_policy=None if read_only else retention(train),
+            )
+            self.manager = ocp.CheckpointManager(
+                directory, item_handlers=_handlers(partial=read_only), options=options)
+        except OSError as e:
+            raise UserError(f"cannot use checkpoint directory {directory}: "
+                            f"{e.strerror or _first_line(e)}") from None
+
+    def latest_step(self) -> int | None:
+        """The newest committed step, or None."""
+        return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def save(self, step: int, state, *, data: dict, config: dict, meta: dict) -> None:
+        """Start an async save of `step` (waits for the previous save first and surfaces its
+        error). Refuses non-finite values: a checkpoint is always something to resume from."""
+        bad = nonfinite_paths(state)
+        if bad:
+            raise UserError(f"refusing to checkpoint step {step}: non-finite values in "
+                            f"{', '.join(bad[:5])}; the last committed step is "
+                            f"{self.latest_step()}")
+        if step in self.manager.all_steps():
+            return  # already committed (e.g. resumed at the final step)
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data),
+            config=ocp.args.JsonSave(config), meta=ocp.args.JsonSave(meta))
+        try:
+            self.manager.save(step, args=args, force=True)
+        except Exception as e:  # noqa: BLE001 - any failure to write is reported, not raised raw
+            raise self._save_error(e) from None
+
+    def wait(self) -> None:
+        """Block until the pending save has committed; raise a UserError if it failed."""
+        try:
+            self.manager.wait_until_finished()
+            self.manager.check_for_errors()
+        except Exception as e:  # noqa: BLE001
+            raise self._save_error(e) from None
+
+    def close(self) -> None:
+        """Wait for the pending save, then release orbax's threads."""
+        try:
+            self.wait()
+        finally:
+            self.manager.close()
+
+    def _save_error(self, e: BaseException) -> UserError:
+        committed = _committed_on_disk(self.directory)
+        last = max(committed) if committed else None
+        return UserError(
+            f"saving a checkpoint to {self.directory} failed ({_first_line(e)}); the last "
+            f"committed step {last} is intact. Check that the directory is writable and the "
+            f"disk has space, then rerun to resume")
+
+    def restore(self, step: int, target) -> dict:
+        """Restore `step` onto `target`, a tree of ShapeDtypeStructs carrying the *current*
+        mesh's shardings (this is what reshards). Returns {state, data, config, meta}.
+        Raises UserError listing the paths if the saved tree differs from `target`."""
+        check_compatible(self.saved_tree(step), target, self.directory, step)
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore(),
+            config=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
+        restored = self.manager.restore(step, args=args)
+        return {name: restored[name] for name in ITEMS}
+
+    def restore_params(self, step: int, target_params) -> dict:
+        """Only the parameters of `step` (for --init_from), onto `target_params`' shardings."""
+        saved = self.saved_tree(step)
+        check_compatible({"params": saved.get("params", {})}, {"params": target_params},
+                         self.directory, step)
+        item = {"params": target_params}
+        args = ocp.args.Composite(state=ocp.args.PyTreeRestore(
+            item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+            partial_restore=True))
+        return self.manager.restore(step, args=args)["state"]["params"]
+
+    def saved_tree(self, step: int):
+        """The saved state's tree of array metadata (shape, dtype), read without the arrays."""
+        return self.manager.item_metadata(step)["state"]
+
+    def read_json(self, step: int, item: str) -> dict:
+        """One JSON item of `step` (e.g. `meta`), without touching the arrays."""
+        return self.manager.restore(step, args=ocp.args.Composite(
+            **{item: ocp.args.JsonRestore()}))[item]
+
+
+def _committed_on_disk(directory: str) -> list[int]:
+    """Step directories that committed (names that are integers), read from disk."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [int(n) for n in names if n.isdigit()]
+
+
+def tmp_dirs(directory: str) -> list[str]:
+    """Leftover uncommitted step directories (a save that was interrupted)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if TMP_MARKER in n)
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Compatibility of a saved tree with the current model.
+
+
+def _key_name(k) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(k, attr):
+            return str(getattr(k, attr))
+    return str(k)
+
+
+def flat_shapes(tree) -> dict[str, tuple]:
+    """{'params/decoder/.../kernel': shape} for every leaf; dict keys, attributes and indices
+    all become path parts, so a saved (dict) tree and a live (dataclass) tree compare equal."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(_key_name(k) for k in path): tuple(getattr(v, "shape", ()))
+            for path, v in leaves}
+
+
+def mismatched_paths(saved, target) -> list[str]:
+    """Human-readable differences: missing, unexpected, or differently shaped leaves."""
+    a, b = flat_shapes(saved), flat_shapes(target)
+    out = [f"{p}: in the checkpoint, not in the model" for p in sorted(a.keys() - b.keys())]
+    out += [f"{p}: in the model, not in the checkpoint" for p in sorted(b.keys() - a.keys())]
+    out += [f"{p}: checkpoint {a[p]} vs model {b[p]}"
+            for p in sorted(a.keys() & b.keys()) if a[p] != b[p]]
+    return out
+
+
+def check_compatible(saved, target, directory: str, step: int) -> None:
+    """UserError listing every mismatched path (before any array is read)."""
+    bad = mismatched_paths(saved, target)
+    if bad:
+        raise UserError(
+            f"checkpoint step {step} in {directory} does not fit this model ({len(bad)} "
+            f"mismatched paths: {'; '.join(bad)}). Use the run's original model settings, "
+            f"or a new --workdir (with --init_from to start from its parameters)")
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def nonfinite_paths(state) -> list[str]:
+    """Paths of leaves holding NaN or inf; one fused reduction when all is well."""
+    if bool(_all_finite(state)):
+        return []
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return ["/".join(_key_name(k) for k in path) for path, x in leaves
+            if np.issubdtype(x.dtype, np.inexact) and not bool(jnp.all(jnp.isfinite(x)))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata: what must match for a bit-exact resume.
+
+
+def run_metadata(mesh, tokenizer) -> dict:
+    """Library versions, XLA flags, mesh shape and tokenizer of the running job."""
+    import flax
+    import optax
+
+    return {
+        "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__,
+                     "flax": flax.__version__, "optax": optax.__version__,
+                     "orbax": ocp.__version__},
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "mesh": {str(k): int(v) for k, v in mesh.shape.items()},
+        "devices": jax.device_count(), "processes": jax.process_count(),
+        "platform": jax.default_backend(),
+        "tokenizer": {"hash": tokenizer.hash, "vocab_size": int(tokenizer.vocab_size)},
+    }
+
+
+def check_tokenizer(saved: dict, now: dict) -> None:
+    """UserError if the saved run's tokenizer has another vocabulary size than this run's
+    (token ids would mean other words); a same-size tokenizer with another hash is warned
+    about by `check_resume_metadata`."""
+    tok_saved, tok_now = saved.get("tokenizer", {}), now["tokenizer"]
+    if tok_saved.get("hash") != tok_now["hash"] and (
+            tok_saved.get("vocab_size") != tok_now["vocab_size"]):
+        raise UserError(
+            f"the checkpoint was trained with a tokenizer of {tok_saved.get('vocab_size')} "
+            f"tokens (hash {str(tok_saved.get('hash'))[:16]}...), this run's has "
+            f"{tok_now['vocab_size']} (hash {tok_now['hash'][:16]}...); token ids would mean "
+            f"other words. Use the run's tokenizer or start a new run")
+
+
+def check_resume_metadata(saved: dict, now: dict) -> list[str]:
+    """Warn (ResumeWarning) for each difference that breaks bit-exactness (versions, XLA
+    flags, mesh, device or process count, tokenizer); raise via `check_tokenizer` if the
+    vocabulary changed. Returns the differences found."""
+    check_tokenizer(saved, now)
+    diffs = [f"{key}: saved {saved.get(key)!r}, now {now[key]!r}"
+             for key in ("versions", "xla_flags", "mesh", "devices", "processes", "platform",
+                         "tokenizer") if saved.get(key) != now[key]]
+    for d in diffs:
+        warnings.warn(f"resuming with a changed {d}; the run continues but is not promised to "
+                      f"be bit-identical to an uninterrupted one", ResumeWarning, stacklevel=2)
+    return diffs
