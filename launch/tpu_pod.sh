@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train on a Cloud TPU pod slice: the same command runs on every host (gcloud --worker=all);
 # jax.distributed finds the coordinator from the TPU metadata (SCALING_DISTRIBUTED=auto).
-# usage: launch/tpu_pod.sh TPU_NAME ZONE PRESET WORKDIR(gs://...) [extra scaling train args]
+# usage: launch/tpu_pod.sh TPU_NAME ZONE PRESET WORKDIR [extra scaling train args]
+# WORKDIR must be a filesystem every host mounts (e.g. Filestore/NFS): run directories are
+# written with local file APIs.
 set -euo pipefail
 tpu=$1 zone=$2 preset=$3 workdir=$4
 shift 4
