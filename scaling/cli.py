@@ -85,6 +85,12 @@ def cmd_bench(args) -> int:
     if args.what == "data":
         config = _load_config(args)
         return bench.bench_data(config, steps=args.steps)
+    if args.what == "compile":
+        from scaling.aot import bench_compile
+
+        if not args.topology:
+            raise UserError("bench compile needs --topology, e.g. --topology v5p:8x8x8")
+        return bench_compile(_load_config(args), args.topology)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
@@ -113,11 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_params)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
-    p.add_argument("what", choices=["train", "data"])
+    p.add_argument("what", choices=["train", "data", "compile"],
+                   help="train step speed, input pipeline speed, or ahead-of-time TPU compile")
     _config_args(p)
     p.add_argument("--data", default=None, help="data spec (bench data)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
+    p.add_argument("--topology", default=None,
+                   help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu])")
     p.set_defaults(fn=cmd_bench)
 
     _add_laws_commands(sub)

@@ -1,0 +1,87 @@
+"""Ahead-of-time compilation for a TPU topology this machine does not have.
+
+`scaling bench compile --config gpt3-175b --topology v5p:8x8x8` lowers and compiles the real
+train step for that slice (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
+memory, so an out-of-memory layout is caught before a pod is rented.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+
+from scaling import sharding
+from scaling.config import Config
+from scaling.errors import UserError
+
+# HBM per chip (GiB), matched against device_kind (lower-cased).
+HBM_GIB = (("v6", 32), ("v5p", 95), ("v5 lite", 16), ("v5e", 16), ("v5", 95), ("v4", 32))
+
+
+def topology_devices(topology: str):
+    """Compile-only devices of a TPU topology such as 'v5p:8x8x8' (needs libtpu)."""
+    from jax.experimental import topologies
+
+    os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")  # no real workers to find
+    try:
+        return topologies.get_topology_desc(topology, "tpu").devices
+    except Exception as e:  # libtpu missing or a topology name it does not know
+        raise UserError(f"cannot describe TPU topology {topology!r} ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:160]}); install jax[tpu] and use names "
+                        f"like v5p:2x2x2 or v4:4x4x4") from None
+
+
+def hbm_bytes(device) -> float | None:
+    kind = device.device_kind.lower()
+    for key, gib in HBM_GIB:
+        if key in kind:
+            return gib * 2**30
+    return None
+
+
+def _with_sharding(abstract, shardings):
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        abstract, shardings)
+
+
+def compile_for(config: Config, devices):
+    """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
+    from scaling.train.optimizer import make_optimizer
+    from scaling.train.state import abstract_state, state_shardings
+    from scaling.train.step import compile_steps
+
+    mesh = sharding.make_mesh(config.mesh, devices, config=config)
+    tx = make_optimizer(config.optim, config.train.steps)
+    shardings = state_shardings(config, tx, mesh)
+    state = _with_sharding(abstract_state(config, tx), shardings)
+    B, T = config.train.global_batch, config.seq_len
+    bsh = sharding.batch_sharding(mesh, 1)
+    batch = {k: jax.ShapeDtypeStruct((B, T), dt, sharding=bsh) for k, dt in (
+        ("inputs", jnp.int32), ("targets", jnp.int32), ("positions", jnp.int32),
+        ("segment_ids", jnp.int32), ("weights", jnp.float32))}
+    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sharding.replicated(mesh))
+    train_fn, _ = compile_steps(config, tx, mesh, shardings)
+    return train_fn.lower(state, batch, key).compile(), mesh
+
+
+def bench_compile(config: Config, topology: str) -> int:
+    """Print per-device memory of the train step compiled for `topology`."""
+    devices = topology_devices(topology)
+    compiled, mesh = compile_for(config, devices)
+    mem = compiled.memory_analysis()
+    gib = 2**30
+    args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
+    outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
+    total = args + temp + outs - alias
+    cap = hbm_bytes(devices[0])
+    print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
+          f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
+          f"{config.model.remat}")
+    print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
+          f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
+    if cap:
+        verdict = "fits" if total <= cap else "does NOT fit"
+        print(f"HBM {cap / gib:.0f} GiB per chip: {verdict} ({total / cap:.0%})")
+    return 0
