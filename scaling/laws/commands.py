@@ -1,0 +1,155 @@
+"""`scaling fit`: flags and the command body, for the CLI owner to wire into scaling/cli.py.
+
+    parser = subparsers.add_parser("fit", help=...)
+    add_fit_arguments(parser)
+    ... return fit_command(args)
+
+Bad input raises UserError (the CLI prints one line and exits 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from scaling.errors import UserError
+from scaling.laws import fit, plots, report, results
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 1e21,1e23") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive compute budgets")
+    return values
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `scaling fit --results FILE --out DIR`."""
+    parser.add_argument("--results", required=True, help="CSV/TSV/JSONL table, one run a row")
+    parser.add_argument("--out", required=True, help="directory for fit.json, report, plots")
+    parser.add_argument("--n-col", default="N", help="parameters column (default: N)")
+    parser.add_argument("--d-col", default="D", help="training tokens column (default: D)")
+    parser.add_argument(
+        "--c-col", default="C", help="training FLOP column, used when D is absent: D = C/(6N)"
+    )
+    parser.add_argument("--loss-col", default="loss", help="loss column (default: loss)")
+    parser.add_argument(
+        "--budget-col",
+        default=None,
+        help="nominal IsoFLOP budget column (default: group runs by C)",
+    )
+    parser.add_argument(
+        "--budget-tol",
+        type=float,
+        default=0.05,
+        help="without --budget-col: runs whose C differ by less than this "
+        "fraction share an IsoFLOP budget (default 0.05)",
+    )
+    parser.add_argument(
+        "--budgets",
+        type=_floats,
+        default=(1e21, 1e23),
+        help="compute budgets (FLOP) to predict N_opt, D_opt for",
+    )
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=128,
+        help="approach 3: L-BFGS from the K best grid points (0: all 4500)",
+    )
+    parser.add_argument("--level", type=float, default=0.95, help="interval confidence")
+    parser.add_argument(
+        "--drop-highest-loss",
+        type=int,
+        default=0,
+        metavar="K",
+        help="drop the K highest-loss runs first (Epoch AI drop 5)",
+    )
+    parser.add_argument(
+        "--no-irreducible",
+        action="store_true",
+        help="fit L(N), L(D), L(C) as pure power laws (Kaplan et al.)",
+    )
+    parser.add_argument(
+        "--runs", default=None, help="directory of run directories with metrics.jsonl to plot"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")  # fmt: skip
+
+
+def _settings(args: argparse.Namespace) -> fit.FitSettings:
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap {args.bootstrap}: expected a count >= 0")
+    if args.starts < 0:
+        raise UserError(f"--starts {args.starts}: expected a count >= 0 (0 = every grid point)")
+    if args.budget_tol <= 0:
+        raise UserError(f"--budget-tol {args.budget_tol}: expected a positive fraction")
+    if not 0 < args.level < 1:
+        raise UserError(f"--level {args.level}: expected a fraction between 0 and 1")
+    return fit.FitSettings(
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        level=args.level,
+        budgets=tuple(args.budgets),
+        irreducible=not args.no_irreducible,
+        starts=args.starts,
+        budget_tol=args.budget_tol,
+    )
+
+
+def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:
+    paths = []
+    for variable in ("N", "D", "C"):
+        law = outcome.power_laws.get(variable)
+        paths += plots.plot_loss_vs(table, variable, law, args.out, outcome.parametric)
+    if outcome.isoflop is not None:
+        paths += plots.plot_isoflops(table, outcome.isoflop, args.out)
+    if args.runs:
+        runs = results.find_runs(args.runs)
+        curves = {name: results.load_metrics(path) for name, path in runs.items()}
+        if curves:
+            paths += plots.plot_learning_curves(curves, args.out)
+    return [os.path.basename(p) for p in paths if p.endswith(".png")]
+
+
+def fit_command(args: argparse.Namespace) -> int:
+    """Load the results, run every fit, write fit.json, report.md and figures to --out."""
+    settings = _settings(args)
+    table = results.load_results(args.results, n_col=args.n_col, d_col=args.d_col,
+                                 c_col=args.c_col, loss_col=args.loss_col,
+                                 budget_col=args.budget_col)  # fmt: skip
+    if args.drop_highest_loss:
+        table = results.drop_highest_loss(table, args.drop_highest_loss)
+    outcome = fit.run_fits(table, settings)
+    summary = dict(outcome.summary, dropped_highest_loss=args.drop_highest_loss)
+    figures = [] if args.no_plots else _figures(args, table, outcome)
+    paths = report.write_outputs(summary, args.out, figures)
+    a3 = summary["approach3"]
+    if "error" in a3:
+        print(f"approach 3: {a3['error']}")
+    else:
+        p = a3["params"]
+        print(f"approach 3: E={p['E']:.3f} A={p['A']:.4g} B={p['B']:.4g} "
+              f"alpha={p['alpha']:.3f} beta={p['beta']:.3f} a={p['a']:.3f}")  # fmt: skip
+    print(f"wrote {paths['fit']} and {paths['report']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (python -m scaling.laws.commands ...), until the CLI wires it in."""
+    parser = argparse.ArgumentParser(prog="scaling fit", description=__doc__.splitlines()[0])
+    add_fit_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return fit_command(args)
+    except UserError as e:
+        print(f"error: {e}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Every fit of `scaling fit` on one results table, gathered into a JSON-ready summary.
+
+The summary is what fit.json holds: approach 3 (the parametric L(N, D), Hoffmann et al. 2022
+§3.3) with bootstrap intervals and its compute-optimal predictions for the chosen budgets,
+approach 2 (IsoFLOP parabolas, §3.2), and the single-variable laws L(N), L(D), L(C)
+(Kaplan et al. 2020 §1.2). A fit the data cannot support is recorded as {"error": why}
+instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scaling.laws import isoflop, optimize, parametric, powerlaw
+from scaling.laws.optimize import FitError
+from scaling.laws.results import Results
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Knobs shared by every fit."""
+
+    n_boot: int = 200
+    seed: int = 0
+    level: float = 0.95
+    budgets: tuple = (1e21, 1e23)
+    irreducible: bool = True  # fit E in L(N), L(D), L(C)
+    budget_tol: float = 0.05  # relative compute spread grouped into one IsoFLOP budget
+    grid: np.ndarray | None = None  # approach 3 starts; None = Hoffmann et al.'s grid
+    starts: int = parametric.GRID_STARTS  # best grid points L-BFGS runs from; 0 = all
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """The fitted objects (for plots) and the JSON summary (for fit.json and the report)."""
+
+    parametric: parametric.ParametricFit | None
+    isoflop: isoflop.IsoflopFit | None
+    power_laws: dict  # variable -> PowerLawFit
+    summary: dict
+
+
+def _approach3(results: Results, s: FitSettings):
+    fit = parametric.fit_parametric(results.n, results.d, results.loss, n_boot=s.n_boot,
+                                    seed=s.seed, level=s.level, grid=s.grid,
+                                    starts=s.starts)  # fmt: skip
+    grid = parametric.CHINCHILLA_GRID if s.grid is None else s.grid
+    summary = {
+        "law": "L(N, D) = E + A / N^alpha + B / D^beta",
+        "params": fit.params(),
+        "intervals": fit.intervals,
+        "objective": fit.objective,
+        "n_points": fit.n_points,
+        "bootstrap_fits": len(fit.samples),
+        "grid_points": len(grid),
+        "lbfgs_starts": min(s.starts, len(grid)) if s.starts else len(grid),
+        "predictions": [parametric.predict_budget(fit, c) for c in s.budgets],
+    }
+    return fit, summary
+
+
+def _approach2(results: Results, s: FitSettings):
+    fit = isoflop.fit_isoflop(results.n, results.c, results.loss, budget=results.budget,
+                              rel_tol=s.budget_tol, n_boot=s.n_boot, seed=s.seed,
+                              level=s.level)  # fmt: skip
+    profiles = [
+        {"C": p.budget, "runs": len(p.index), "N_opt": p.n_opt, "D_opt": p.budget / (6 * p.n_opt),
+         "loss_opt": p.loss_opt}
+        for p in fit.profiles
+    ]  # fmt: skip
+    predictions = [
+        {"C": c, "N_opt": fit.k_n * c**fit.a, "D_opt": fit.k_d * c**fit.b} for c in s.budgets
+    ]
+    summary = {
+        "law": "N_opt = k_n C^a, D_opt = k_d C^b",
+        "params": fit.params(),
+        "intervals": fit.intervals,
+        "profiles": profiles,
+        "predictions": predictions,
+    }
+    return fit, summary
+
+
+def _power_law(x, results: Results, variable: str, s: FitSettings):
+    fit = powerlaw.fit_power_law(x, results.loss, variable=variable, irreducible=s.irreducible,
+                                 n_boot=s.n_boot, seed=s.seed, level=s.level)  # fmt: skip
+    law = f"L({variable}) = E + ({variable}_c / {variable})^alpha_{variable}"
+    summary = {"law": law, "params": fit.params(), "intervals": fit.intervals,
+               "n_points": fit.n_points}  # fmt: skip
+    return fit, summary
+
+
+def _attempt(fn, *args):
+    try:
+        return fn(*args)
+    except FitError as e:
+        return None, {"error": str(e)}
+
+
+def run_fits(results: Results, settings: FitSettings) -> FitOutcome:
+    """Approach 3, approach 2 and L(N), L(D), L(C) on `results`, each with its intervals."""
+    fit3, summary3 = _attempt(_approach3, results, settings)
+    fit2, summary2 = _attempt(_approach2, results, settings)
+    laws, law_summaries = {}, {}
+    for variable, x in (("N", results.n), ("D", results.d), ("C", results.c)):
+        fit, law_summaries[variable] = _attempt(_power_law, x, results, variable, settings)
+        if fit is not None:
+            laws[variable] = fit
+    summary = {
+        "source": results.source,
+        "n_runs": len(results),
+        "settings": {
+            "bootstrap": settings.n_boot,
+            "seed": settings.seed,
+            "level": settings.level,
+            "huber_delta": optimize.HUBER_DELTA,
+            "budgets": list(settings.budgets),
+        },  # fmt: skip
+        "approach3": summary3,
+        "approach2": summary2,
+        "power_laws": law_summaries,
+    }
+    return FitOutcome(fit3, fit2, laws, to_json_ready(summary))
+
+
+def to_json_ready(value):
+    """Plain Python numbers and containers; non-finite floats become None (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): to_json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, np.integer | int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return float(value) if math.isfinite(value) else None
+    return value

@@ -1,0 +1,103 @@
+"""Scaling-curve figures, each written as PNG and SVG.
+
+Figures are built on matplotlib's object API with the Agg canvas, so nothing touches pyplot's
+global state or needs a display. SVG output is made reproducible (fixed hash salt, no date).
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from scaling.laws import parametric
+from scaling.laws.isoflop import IsoflopFit
+from scaling.laws.powerlaw import PowerLawFit, lower_envelope
+from scaling.laws.results import Results
+
+LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOP)"}
+
+
+def _figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=(6.0, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, which="major", alpha=0.3)
+    return fig, ax
+
+
+def _save(fig: Figure, out_dir: str, name: str) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    with matplotlib.rc_context({"svg.hashsalt": "scaling", "svg.fonttype": "none"}):
+        for ext in ("png", "svg"):
+            path = os.path.join(out_dir, f"{name}.{ext}")
+            fig.savefig(path, dpi=90, metadata={"Date": None} if ext == "svg" else None)
+            paths.append(path)
+    return paths
+
+
+def _span(x, pad: float = 1.5) -> np.ndarray:
+    return np.geomspace(np.min(x) / pad, np.max(x) * pad, 200)
+
+
+def plot_loss_vs(
+    results: Results, variable: str, law: PowerLawFit | None, out_dir: str,
+    fit3: parametric.ParametricFit | None = None,
+) -> list[str]:  # fmt: skip
+    """Loss against N, D or C, coloured by the other axis; the lower envelope, the fitted
+    power law and (for C) approach 3's compute-optimal frontier."""
+    x = {"N": results.n, "D": results.d, "C": results.c}[variable]
+    colour = np.log10(results.n if variable == "C" else results.c)
+    fig, ax = _figure()
+    sc = ax.scatter(x, results.loss, c=colour, s=14, cmap="viridis", alpha=0.8)
+    fig.colorbar(sc, ax=ax, label="log10 N" if variable == "C" else "log10 C")
+    env = lower_envelope(x, results.loss)
+    ax.plot(x[env], results.loss[env], "o", mfc="none", mec="k", ms=7, label="frontier runs")
+    grid = _span(x)
+    if law is not None:
+        p = law.params()
+        ax.plot(grid, law(grid), "k-", label=f"L({variable}) fit, α={p['alpha']:.3f}")
+    if variable == "C" and fit3 is not None:
+        opt = parametric.compute_optimal(fit3.values(), grid)["loss"]
+        ax.plot(grid, opt, "r--", label="approach 3 compute-optimal")
+    ax.set(xscale="log", yscale="log", xlabel=LABELS[variable], ylabel="loss")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, f"loss_vs_{variable}")
+
+
+def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str) -> list[str]:
+    """Each IsoFLOP profile's runs, its parabola in log N and the minimum (approach 2)."""
+    fig, ax = _figure()
+    colours = matplotlib.colormaps["plasma"](np.linspace(0, 0.85, len(fit.profiles)))
+    for prof, colour in zip(fit.profiles, colours, strict=True):
+        n = results.n[prof.index]
+        ax.scatter(n, results.loss[prof.index], s=14, color=colour, label=f"C={prof.budget:.2g}")
+        grid = np.geomspace(n.min(), n.max(), 100)
+        ax.plot(grid, np.polyval(prof.coef, np.log(grid)), color=colour, lw=1)
+        ax.plot(prof.n_opt, prof.loss_opt, "k*", ms=9)
+    ax.set(xscale="log", xlabel=LABELS["N"], ylabel="loss",
+           title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f}")  # fmt: skip
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, out_dir, "isoflops")
+
+
+def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str) -> list[str]:
+    """Training loss (lines) and eval loss (markers) of every run against tokens seen
+    (steps when a run does not log tokens)."""
+    fig, ax = _figure()
+    use_tokens = all(any("tokens" in r for r in rows) for rows in curves.values())
+    key = "tokens" if use_tokens else "step"
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(1, len(curves))))
+    for (name, rows), colour in zip(sorted(curves.items()), colours, strict=False):
+        train = [(r[key], r["loss"]) for r in rows if key in r and "loss" in r]
+        evals = [(r[key], r["eval_loss"]) for r in rows if key in r and "eval_loss" in r]
+        if train:
+            ax.plot(*zip(*train, strict=True), color=colour, lw=1, label=name)
+        if evals:
+            ax.plot(*zip(*evals, strict=True), "o", color=colour, ms=3)
+    ax.set(xscale="log", yscale="log", xlabel=key, ylabel="loss (o: eval)")
+    if len(curves) <= 12:
+        ax.legend(fontsize=6)
+    return _save(fig, out_dir, "learning_curves")
