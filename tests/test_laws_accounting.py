@@ -80,7 +80,8 @@ def test_two_layer_toy_by_hand():
     assert pre["embedding"] == v * d + t * d
     assert pre["total"] == v * d + t * d + _sum_shapes(layers) + 2 * d  # final LayerNorm
     post_untied = acc.param_counts(
-        ModelConfig(vocab_multiple=1, **base, norm="post", tie_embeddings=False))
+        ModelConfig(vocab_multiple=1, **base, norm="post", tie_embeddings=False)
+    )
     assert post_untied["total"] == v * d + t * d + _sum_shapes(layers) + d * v
     sinus = acc.param_counts(ModelConfig(vocab_multiple=1, **base, pos_emb="sinusoidal"))
     assert sinus["embedding"] == v * d
@@ -88,7 +89,8 @@ def test_two_layer_toy_by_hand():
 
 def test_bert_toy_by_hand():
     v, d, n, h, f, t = 13, 4, 2, 2, 8, 5
-    m = ModelConfig(vocab_multiple=1,
+    m = ModelConfig(
+        vocab_multiple=1,
         family="bert",
         vocab_size=v,
         n_layers=1,
@@ -109,7 +111,8 @@ def test_bert_toy_by_hand():
 
 def test_encdec_toy_by_hand():
     v, d, n, h, f = 9, 4, 2, 2, 6
-    m = ModelConfig(vocab_multiple=1,
+    m = ModelConfig(
+        vocab_multiple=1,
         family="encdec",
         vocab_size=v,
         n_layers=2,
@@ -149,7 +152,8 @@ def test_band_keys_match_mask(t, window, causal):
 
 def test_attention_flops_halved_causal_and_banded_layers():
     d, t, r = 8, 32, 4
-    m = ModelConfig(vocab_multiple=1,
+    m = ModelConfig(
+        vocab_multiple=1,
         vocab_size=5,
         n_layers=4,
         d_model=d,
@@ -169,7 +173,8 @@ def test_attention_flops_halved_causal_and_banded_layers():
 
 def test_encdec_and_bert_attention_terms():
     d, t = 8, 10
-    enc = ModelConfig(vocab_multiple=1,
+    enc = ModelConfig(
+        vocab_multiple=1,
         family="encdec",
         vocab_size=5,
         n_layers=2,
@@ -183,8 +188,9 @@ def test_encdec_and_bert_attention_terms():
     assert acc.flops_per_token(enc, t)["attention"] == pytest.approx(
         12 * d * (2 * t + 1.5 * t + 3 * t)
     )
-    bert = ModelConfig(vocab_multiple=1, family="bert", vocab_size=5, n_layers=2, d_model=d,
-                       n_heads=2, d_ff=16)
+    bert = ModelConfig(
+        vocab_multiple=1, family="bert", vocab_size=5, n_layers=2, d_model=d, n_heads=2, d_ff=16
+    )
     assert acc.flops_per_token(bert, t)["attention"] == pytest.approx(12 * d * 2 * t)
 
 
