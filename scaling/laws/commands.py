@@ -153,3 +153,32 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `scaling sweep --spec FILE --workdir DIR`."""
+    parser.add_argument("--spec", required=True, help="YAML or JSON sweep spec")
+    parser.add_argument("--workdir", required=True, help="one run directory per run in here")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """Expand the spec, train unfinished runs, gather results.csv/results.jsonl."""
+    from scaling.laws import sweep
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: expected at least 1")
+    runs = sweep.expand(sweep.load_spec(args.spec))
+    for r in runs:
+        n = r.config.model
+        print(f"{r.name}: L={n.n_layers} d={n.d_model} tokens={r.tokens:.3g} "
+              f"steps={r.config.train.steps} lr={r.config.optim.lr:g}")  # fmt: skip
+    if args.dry_run:
+        return 0
+    os.makedirs(args.workdir, exist_ok=True)
+    trained = sweep.run_sweep(runs, args.workdir, jobs=args.jobs)
+    rows = sweep.gather_results(runs, args.workdir)
+    print(f"trained {len(trained)}, skipped {len(runs) - len(trained)} finished; "
+          f"{len(rows)} rows in {os.path.join(args.workdir, 'results.csv')}")  # fmt: skip
+    return 0

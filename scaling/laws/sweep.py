@@ -1,0 +1,260 @@
+"""`scaling sweep`: a spec of model sizes x token or compute budgets, one training run each.
+
+Spec (YAML or JSON):
+
+    base: gpt-tiny                    # preset every run starts from
+    settings: {train.global_batch: 16, optim.warmup_steps: 20}   # shared --set overrides
+    models:                           # explicit shapes (model.* keys) ...
+      - {n_layers: 2, d_model: 64, n_heads: 2, d_ff: 256}
+    ladder:                           # ... and/or a width ladder with a width/depth rule
+      d_model: [64, 128, 256]
+      aspect_ratio: 32                # n_layers = max(1, round(d_model / aspect_ratio))
+      head_dim: 32                    # n_heads = d_model / head_dim
+      ff_mult: 4                      # d_ff = ff_mult * d_model
+    tokens: [2e6, 8e6]                # token budgets: every size x every budget, or
+    budgets: [1e13, 1e14]             # IsoFLOP budgets: every size, tokens = C / (6 N)
+    count: total                      # N for C = 6ND: total (Chinchilla) | non_embedding (Kaplan)
+    lr: 1e-3                          # one rate, or per width: {default: 1e-3, 64: 3e-3}
+
+Each run trains for ceil(tokens / tokens-per-step) steps, so the schedule (warmup + cosine
+over train.steps) is matched to its token budget as Chinchilla did (Hoffmann et al. §3.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+
+from scaling import config as cfg
+from scaling.errors import UserError
+from scaling.laws import accounting
+
+SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr"}
+LADDER_KEYS = {"d_model", "aspect_ratio", "head_dim", "ff_mult"}
+
+
+class SpecError(UserError, ValueError):
+    """A sweep spec that cannot be expanded into runs."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One planned training run: its directory name, config and budget."""
+
+    name: str
+    config: cfg.Config
+    tokens: float
+    budget: float | None  # nominal IsoFLOP budget, when the spec gives budgets
+
+
+def load_spec(path: str) -> dict:
+    """Parse a YAML (.yaml/.yml) or JSON spec file into a dict."""
+    if not os.path.isfile(path):
+        raise SpecError(f"sweep spec {path!r} does not exist")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            spec = yaml.safe_load(text)
+        else:
+            spec = json.loads(text)
+    except Exception as e:  # the parsers' own errors name line and column
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(f"{path}: cannot parse the spec ({first})") from None
+    if not isinstance(spec, dict):
+        raise SpecError(f"{path}: expected a mapping of spec keys at the top level")
+    return spec
+
+
+def _positive_list(spec: dict, key: str) -> list[float]:
+    values = spec.get(key) or []
+    values = values if isinstance(values, list) else [values]
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise SpecError(f"spec {key}: expected numbers, got {values!r}") from None
+    if any(v <= 0 for v in out):
+        raise SpecError(f"spec {key}: every value must be positive, got {values!r}")
+    return out
+
+
+def _ladder_shapes(ladder: dict) -> list[dict]:
+    unknown = set(ladder) - LADDER_KEYS
+    if unknown:
+        raise SpecError(f"spec ladder: unknown key {sorted(unknown)[0]!r} (known: "
+                        f"{', '.join(sorted(LADDER_KEYS))})")  # fmt: skip
+    aspect = float(ladder.get("aspect_ratio", 64))
+    head_dim = int(ladder.get("head_dim", 64))
+    ff_mult = float(ladder.get("ff_mult", 4))
+    shapes = []
+    for d in _positive_list(ladder, "d_model"):
+        d = int(d)
+        if d % head_dim:
+            raise SpecError(f"spec ladder: d_model={d} is not a multiple of head_dim={head_dim}")
+        shapes.append({"d_model": d, "n_layers": max(1, round(d / aspect)),
+                       "n_heads": d // head_dim, "d_ff": int(ff_mult * d)})  # fmt: skip
+    return shapes
+
+
+def _shapes(spec: dict) -> list[dict]:
+    shapes = list(spec.get("models") or [])
+    if spec.get("ladder"):
+        shapes += _ladder_shapes(spec["ladder"])
+    if not shapes:
+        raise SpecError("spec: list model shapes under 'models' or a width ladder under 'ladder'")
+    return shapes
+
+
+def _lr(spec: dict, d_model: int, base: cfg.Config) -> float:
+    lr = spec.get("lr", base.optim.lr)
+    if isinstance(lr, dict):
+        lr = lr.get(d_model, lr.get(str(d_model), lr.get("default", base.optim.lr)))
+    try:
+        return float(lr)
+    except (TypeError, ValueError):
+        raise SpecError(f"spec lr: expected a number for d_model={d_model}, got {lr!r}") from None
+
+
+def _settings(spec: dict) -> list[str]:
+    settings = spec.get("settings") or {}
+    if isinstance(settings, dict):
+        return [f"{k}={v}" for k, v in settings.items()]
+    return [str(s) for s in settings]
+
+
+def _sized_config(spec: dict, base: cfg.Config, shape: dict) -> cfg.Config:
+    overrides = _settings(spec) + [f"model.{k}={v}" for k, v in shape.items()]
+    config = cfg.apply_overrides(base, overrides)
+    lr = _lr(spec, config.model.d_model, base)
+    return dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=lr))
+
+
+def _with_tokens(config: cfg.Config, tokens: float) -> cfg.Config:
+    steps = accounting.steps_for_tokens(tokens, config.train.global_batch, config.seq_len)
+    train = dataclasses.replace(config.train, steps=steps)
+    optim = config.optim
+    if optim.warmup_steps >= steps:  # a short run still needs room to decay
+        optim = dataclasses.replace(optim, warmup_steps=max(0, steps // 10))
+    return cfg.validate(dataclasses.replace(config, train=train, optim=optim))
+
+
+def expand(spec: dict) -> list[Run]:
+    """Every run the spec asks for, in a stable order, with validated configs."""
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise SpecError(f"spec: unknown key {sorted(unknown)[0]!r} (known: "
+                        f"{', '.join(sorted(SPEC_KEYS))})")  # fmt: skip
+    if "base" not in spec:
+        raise SpecError("spec: 'base' (the preset every run starts from) is required")
+    tokens, budgets = _positive_list(spec, "tokens"), _positive_list(spec, "budgets")
+    if bool(tokens) == bool(budgets):
+        raise SpecError("spec: give exactly one of 'tokens' (token budgets) or 'budgets' "
+                        "(IsoFLOP compute budgets)")  # fmt: skip
+    count = spec.get("count", "total")
+    if count not in ("total", "non_embedding"):
+        raise SpecError(f"spec count={count!r}: expected total or non_embedding")
+    base = cfg.get_preset(str(spec["base"]))
+    runs = []
+    for shape in _shapes(spec):
+        config = _sized_config(spec, base, shape)
+        m = config.model
+        n = accounting.param_counts(m)[count]
+        size = f"L{m.n_layers}-d{m.d_model}"
+        for t in tokens:
+            runs.append(Run(f"{size}-D{t:.3g}", _with_tokens(config, t), t, None))
+        for c in budgets:
+            t = c / (6 * n)
+            runs.append(Run(f"{size}-C{c:.3g}", _with_tokens(config, t), t, c))
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and gathering.
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_finished(run_dir: str) -> bool:
+    """A run is finished when its summary.json records the last step and no preemption."""
+    s = _read_json(os.path.join(run_dir, "summary.json"))
+    if not s:
+        return False
+    return not s.get("preempted") and s.get("end_step", s.get("steps", 0)) >= s.get("steps", 1)
+
+
+def _train_one(config_dict: dict, run_dir: str) -> dict:
+    """Worker body: one ordinary training run (imported late: JAX starts only here)."""
+    from scaling.train.loop import train
+
+    return train(cfg.from_dict(config_dict), run_dir, progress=False)
+
+
+def run_sweep(runs: list[Run], workdir: str, jobs: int = 1, train_fn=None) -> list[str]:
+    """Train every unfinished run in `workdir/<name>`, `jobs` at a time (separate processes
+    when jobs > 1); finished runs are skipped, interrupted ones resume from checkpoints.
+    Returns the names trained now. `train_fn(config_dict, run_dir)` replaces the trainer."""
+    train_fn = train_fn or _train_one
+    todo = [r for r in runs if not is_finished(os.path.join(workdir, r.name))]
+    for r in todo:
+        os.makedirs(os.path.join(workdir, r.name), exist_ok=True)
+    if jobs <= 1:
+        for r in todo:
+            train_fn(r.config.to_dict(), os.path.join(workdir, r.name))
+        return [r.name for r in todo]
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # JAX does not survive fork
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(train_fn, r.config.to_dict(), os.path.join(workdir, r.name))
+                   for r in todo]  # fmt: skip
+        for f in futures:
+            f.result()  # re-raises a run's error here
+    return [r.name for r in todo]
+
+
+def _row(run: Run, run_dir: str, summary: dict) -> dict:
+    counts = accounting.param_counts(run.config.model)
+    t = run.config.train
+    tokens = summary.get("end_step", t.steps) * accounting.tokens_per_step(
+        t.global_batch, run.config.seq_len
+    )
+    return {
+        "name": run.name, "N": counts["total"], "N_non_emb": counts["non_embedding"],
+        "D": tokens, "C": accounting.training_flops(counts["total"], tokens),
+        "budget": run.budget if run.budget is not None else "",
+        "final_eval_loss": summary.get("final_eval_loss"),
+        "best_eval_loss": summary.get("best_eval_loss"),
+        "wall_time": summary.get("wall_time"), "steps": summary.get("end_step", t.steps),
+        "run_dir": run_dir,
+    }  # fmt: skip
+
+
+def gather_results(runs: list[Run], workdir: str) -> list[dict]:
+    """One row per finished run (N, N_non_emb, D, C, losses, wall time); writes
+    workdir/results.csv and results.jsonl, the table `scaling fit --results` reads."""
+    import csv
+
+    rows = []
+    for r in runs:
+        run_dir = os.path.join(workdir, r.name)
+        if is_finished(run_dir):
+            rows.append(_row(r, run_dir, _read_json(os.path.join(run_dir, "summary.json"))))
+    if rows:
+        with open(os.path.join(workdir, "results.csv"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        with open(os.path.join(workdir, "results.jsonl"), "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+    return rows

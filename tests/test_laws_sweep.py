@@ -1,0 +1,106 @@
+"""Sweep specs: expansion into runs, resuming (skip finished), gathering the results table."""
+
+import json
+import math
+import os
+
+import pytest
+
+from scaling.errors import UserError
+from scaling.laws import accounting, results, sweep
+
+TOKENS_PER_STEP = 16 * 128  # gpt-tiny context 128, global batch set to 16 below
+
+
+def _spec(**extra):
+    spec = {
+        "base": "gpt-tiny",
+        "settings": {"train.global_batch": 16, "optim.warmup_steps": 5},
+        "ladder": {"d_model": [64, 128], "aspect_ratio": 32, "head_dim": 32},
+    }
+    spec.update(extra)
+    return spec
+
+
+def test_ladder_with_token_budgets():
+    runs = sweep.expand(_spec(tokens=[1e5, 4e5], lr={"default": 1e-3, 64: 3e-3}))
+    assert [r.name for r in runs] == ["L2-d64-D1e+05", "L2-d64-D4e+05",
+                                      "L4-d128-D1e+05", "L4-d128-D4e+05"]  # fmt: skip
+    m = runs[2].config.model
+    assert (m.n_layers, m.d_model, m.n_heads, m.d_ff) == (4, 128, 4, 512)
+    assert runs[0].config.train.steps == math.ceil(1e5 / TOKENS_PER_STEP)
+    assert runs[1].config.train.steps == math.ceil(4e5 / TOKENS_PER_STEP)
+    assert [r.config.optim.lr for r in runs] == [3e-3, 3e-3, 1e-3, 1e-3]
+    assert runs[0].config.optim.warmup_steps == 5
+
+
+def test_isoflop_budgets_give_tokens_c_over_6n():
+    runs = sweep.expand(_spec(budgets=[1e13], models=[{"n_layers": 1, "d_model": 32,
+                                                       "n_heads": 1, "d_ff": 64}]))  # fmt: skip
+    assert len(runs) == 3
+    for r in runs:
+        n = accounting.param_counts(r.config.model)["total"]
+        assert 6 * n * r.tokens == pytest.approx(1e13)
+        assert r.budget == 1e13
+        assert r.config.train.steps == math.ceil(r.tokens / TOKENS_PER_STEP)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"ladder": {"d_model": [64]}, "tokens": [1]}, "'base'.*is required"),
+        (_spec(), "exactly one of 'tokens'"),
+        (_spec(tokens=[1e5], budgets=[1e12]), "exactly one of 'tokens'"),
+        (_spec(tokens=[1e5], epochs=2), "unknown key 'epochs'"),
+        (_spec(tokens=[-5]), "spec tokens: every value must be positive"),
+        (_spec(tokens=[1e5], ladder={"d_model": [48], "head_dim": 32}), "not a multiple"),
+        (_spec(tokens=[1e5], settings={"train.nope": 1}), "unknown key 'nope'"),
+        ({"base": "gpt-tiny", "tokens": [1e5]}, "list model shapes"),
+    ],
+)
+def test_bad_specs_raise_user_error(spec, message):
+    with pytest.raises(UserError, match=message):
+        sweep.expand(spec)
+
+
+def test_spec_files_yaml_json_and_parse_errors(tmp_path):
+    (tmp_path / "s.yaml").write_text("base: gpt-tiny\ntokens: [1.0e+5]\nladder:\n  d_model: [64]\n")
+    assert sweep.load_spec(str(tmp_path / "s.yaml"))["tokens"] == [1e5]
+    (tmp_path / "s.json").write_text(json.dumps(_spec(tokens=[1e5])))
+    assert len(sweep.expand(sweep.load_spec(str(tmp_path / "s.json")))) == 2
+    (tmp_path / "bad.yaml").write_text("base: [unclosed\n")
+    with pytest.raises(UserError, match="cannot parse the spec"):
+        sweep.load_spec(str(tmp_path / "bad.yaml"))
+
+
+def _fake_train(calls):
+    def train(config_dict, run_dir):
+        calls.append(os.path.basename(run_dir))
+        steps = config_dict["train"]["steps"]
+        preempted = "D4e+05" in run_dir and len(calls) == 2  # the 2nd run is interrupted once
+        end = steps // 2 if preempted else steps
+        summary = {"final_eval_loss": 3.0, "best_eval_loss": 2.9, "steps": steps,
+                   "end_step": end, "preempted": preempted, "wall_time": 1.5}  # fmt: skip
+        with open(os.path.join(run_dir, "summary.json"), "w") as f:
+            json.dump(summary, f)
+        return summary
+
+    return train
+
+
+def test_run_sweep_skips_finished_runs_and_gathers_table(tmp_path):
+    runs = sweep.expand(_spec(tokens=[1e5, 4e5]))
+    calls = []
+    trained = sweep.run_sweep(runs, str(tmp_path), train_fn=_fake_train(calls))
+    assert len(trained) == 4
+    again = sweep.run_sweep(runs, str(tmp_path), train_fn=_fake_train(calls))
+    assert again == ["L2-d64-D4e+05"]  # only the interrupted run trains again
+    rows = sweep.gather_results(runs, str(tmp_path))
+    assert len(rows) == 4
+    row = rows[1]
+    n = accounting.param_counts(runs[1].config.model)
+    assert (row["N"], row["N_non_emb"]) == (n["total"], n["non_embedding"])
+    assert row["D"] == runs[1].config.train.steps * TOKENS_PER_STEP
+    assert row["C"] == pytest.approx(6 * row["N"] * row["D"])
+    table = results.load_results(str(tmp_path / "results.csv"), loss_col="best_eval_loss")
+    assert len(table) == 4
