@@ -146,3 +146,26 @@ def test_max_documents_caps_each_split(tmp_path):
     full = load(make_config(tmp_path, f"text:{tmp_path}/*.txt"))
     capped = load(make_config(tmp_path, f"text:{tmp_path}/*.txt", max_documents=5))
     assert len(capped._train.doc_starts) == 5 < len(full._train.doc_starts)
+
+
+def test_tfds_tiny_shakespeare_trains_through_scaling_train(tmp_path, shakespeare_download,
+                                                            capsys):
+    """`scaling train --data tfds:tiny_shakespeare`, the download replaced by a local copy."""
+    from scaling.cli import main
+
+    sets = ["model.n_layers=1", "model.d_model=64", "model.n_heads=2", "model.d_ff=128",
+            "model.max_len=32", "model.vocab_size=384", "data.tokenizer=byte",
+            f"data.tfds_data_dir={tmp_path / 'tfds'}", f"data.cache_dir={tmp_path / 'cache'}",
+            "train.global_batch=8", "train.steps=30", "train.log_every=10",
+            "train.eval_every=30", "train.eval_batches=2", "optim.warmup_steps=3",
+            "optim.lr=3e-3"]
+    args = ["train", "--config", "gpt-tiny", "--workdir", str(tmp_path / "run"), "--quiet",
+            "--data", "tfds:tiny_shakespeare"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final_eval_loss"] < summary["unigram_entropy"]
