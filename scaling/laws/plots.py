@@ -11,6 +11,7 @@ import os
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from scaling.laws import parametric
 from scaling.laws.isoflop import IsoflopFit
@@ -25,6 +26,12 @@ def _figure() -> tuple[Figure, object]:
     ax = fig.add_subplot()
     ax.grid(True, which="major", alpha=0.3)
     return fig, ax
+
+
+def _plain_loss_axis(ax) -> None:
+    """Loss ticks as plain numbers (2.4, 3) rather than 2.4 x 10^0 on a log axis."""
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig: Figure, out_dir: str, name: str) -> list[str]:
@@ -63,6 +70,7 @@ def plot_loss_vs(
         opt = parametric.compute_optimal(fit3.values(), grid)["loss"]
         ax.plot(grid, opt, "r--", label="approach 3 compute-optimal")
     ax.set(xscale="log", yscale="log", xlabel=LABELS[variable], ylabel="loss")
+    _plain_loss_axis(ax)
     ax.legend(fontsize=8)
     return _save(fig, out_dir, f"loss_vs_{variable}")
 
@@ -98,6 +106,7 @@ def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str) -> list[st
         if evals:
             ax.plot(*zip(*evals, strict=True), "o", color=colour, ms=3)
     ax.set(xscale="log", yscale="log", xlabel=key, ylabel="loss (o: eval)")
+    _plain_loss_axis(ax)
     if len(curves) <= 12:
         ax.legend(fontsize=6)
     return _save(fig, out_dir, "learning_curves")
