@@ -48,6 +48,12 @@ class ModelConfig:
     attention: str = "xla"  # xla | cudnn | auto (cudnn on GPU for causal masks)
 
     vocab_multiple: int = 128  # embedding rows padded to a multiple of this (MXU/tensor split)
+    mup_base_width: int = 0  # μP (Yang et al. 2022) when > 0: the width hyperparameters fit
+
+    @property
+    def width_mult(self) -> float:
+        """d_model / mup_base_width under μP, else 1 (standard parameterization)."""
+        return self.d_model / self.mup_base_width if self.mup_base_width > 0 else 1.0
 
     @property
     def d_head(self) -> int:
@@ -290,6 +296,9 @@ def validate(config: Config) -> Config:
         )
     if t.keep_period < 0:
         raise ConfigError(f"train.keep_period={t.keep_period}: must be >= 0 (0 = none)")
+    if m.mup_base_width < 0 or (m.mup_base_width and m.family != "gpt"):
+        raise ConfigError(f"model.mup_base_width={m.mup_base_width}: μP is a non-negative "
+                          f"width and is implemented for the gpt family")
     if m.family == "encdec" and m.n_decoder_layers <= 0:
         raise ConfigError("model.n_decoder_layers must be positive for the encdec family")
     if m.local_window < 0 or m.local_every < 1:

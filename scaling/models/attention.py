@@ -57,14 +57,16 @@ def dot_product_attention(
     *,
     dropout_rate: float = 0.0,
     dropout_rng: jax.Array | None = None,
+    scale: float | None = None,
 ) -> jax.Array:
-    """softmax(q kᵀ / √H + mask) v (Vaswani et al. 2017 §3.2.1), the XLA path.
+    """softmax(scale · q kᵀ + mask) v (Vaswani et al. 2017 §3.2.1), the XLA path.
 
-    q: [B, T, N, H]; k, v: [B, S, N, H]; mask broadcastable to [B, N, T, S]. Returns [B, T, N, H].
+    q: [B, T, N, H]; k, v: [B, S, N, H]; mask broadcastable to [B, N, T, S]; scale defaults
+    to 1/√H. Returns [B, T, N, H].
     """
-    H = q.shape[-1]
+    scale = 1.0 / float(q.shape[-1]) ** 0.5 if scale is None else scale
     logits = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32)
-    logits = logits / jnp.sqrt(jnp.float32(H))  # [B, N, T, S]
+    logits = logits * jnp.float32(scale)  # [B, N, T, S]
     if mask is not None:
         logits = jnp.where(mask, logits, NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1)  # [B, N, T, S] float32
@@ -74,14 +76,14 @@ def dot_product_attention(
     return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(v.dtype), v)  # [B, T, N, H]
 
 
-def cudnn_attention(q, k, v, mask, *, causal: bool) -> jax.Array:
+def cudnn_attention(q, k, v, mask, *, causal: bool, scale: float | None = None) -> jax.Array:
     """The fused cuDNN kernel (GPU only); same contract as `dot_product_attention`, no dropout.
 
     The causal part of the mask is passed as `is_causal` so the kernel can skip masked tiles;
     `mask` then holds only the rest (segments, padding, band).
     """
     return jax.nn.dot_product_attention(
-        q, k, v, mask=mask, is_causal=causal, implementation="cudnn"
+        q, k, v, mask=mask, is_causal=causal, scale=scale, implementation="cudnn"
     )  # [B, T, N, H]
 
 
@@ -95,6 +97,7 @@ class Attention(nn.Module):
     dropout_rate: float = 0.0
     deterministic: bool = True
     implementation: str = "xla"  # xla | cudnn
+    logit_scale: float | None = None  # None: 1/√H; μP uses ∝ 1/H (Yang et al. 2022 §3)
 
     @nn.compact
     def __call__(self, x_q, x_kv, mask, *, causal: bool = False):
@@ -118,10 +121,11 @@ class Attention(nn.Module):
             rest = None if mask is None else mask
             if causal and mask is not None:
                 rest = mask | ~causal_mask(q.shape[1], k.shape[1])  # drop the causal part
-            out = cudnn_attention(q, k, v, rest, causal=causal)  # [B, T, N, H]
+            out = cudnn_attention(q, k, v, rest, causal=causal,
+                                  scale=self.logit_scale)  # [B, T, N, H]
         else:
             rng = self.make_rng("dropout") if dropout > 0.0 else None
-            out = dot_product_attention(
-                q, k, v, mask, dropout_rate=dropout, dropout_rng=rng)  # [B, T, N, H]
+            out = dot_product_attention(q, k, v, mask, dropout_rate=dropout, dropout_rng=rng,
+                                        scale=self.logit_scale)  # [B, T, N, H]
         return Linear("BTNH,NHD->BTD", (N, H, D), ("heads", "kv", "embed"), ("embed",),
                       self.out_std, self.dtype, name="out")(out)  # [B, T, D]

@@ -52,6 +52,7 @@ class GPT(nn.Module):
                   implementation=self.implementation, name="decoder")(x, mask)  # [B, T, D]
         if m.norm == "pre":
             x = layer_norm(m, "final_norm")(x).astype(x.dtype)
+        x = x / m.width_mult  # μP output multiplier (Yang et al. 2022, Table 8); 1 otherwise
         if m.tie_embeddings:
             return embed.attend(x)  # [B, T, V] float32
         head = Linear("BTD,DV->BTV", (m.d_model, m.padded_vocab), ("embed", "vocab"), None,

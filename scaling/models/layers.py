@@ -114,6 +114,7 @@ class MLP(nn.Module):
     """Position-wise feed-forward network: D -> F -> D with GELU (GPT, BERT) or ReLU (Vaswani)."""
 
     model: ModelConfig
+    in_std: float
     out_std: float
     deterministic: bool = True
 
@@ -121,7 +122,7 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         m = self.model
         h = Linear("BTD,DF->BTF", (m.d_model, m.d_ff), ("embed", "mlp"), ("mlp",),
-                   m.init_std, dtype_of(m), name="wi")(x)  # [B, T, F]
+                   self.in_std, dtype_of(m), name="wi")(x)  # [B, T, F]
         h = nn.gelu(h, approximate=True) if m.activation == "gelu" else nn.relu(h)
         h = nn.Dropout(m.dropout, deterministic=self.deterministic)(h)
         return Linear("BTF,FD->BTD", (m.d_ff, m.d_model), ("mlp", "embed"), ("embed",),
@@ -154,13 +155,17 @@ class Block(nn.Module):
     def __call__(self, x, band, self_mask, enc=None, enc_mask=None):
         """x: [B, T, D]; band: scalar width (0 = dense); self_mask: [B|1, 1, T, T]."""
         m = self.model
-        out_std = m.init_std / math.sqrt(2 * self.n_layers_total)
+        # μP (Yang et al. 2022, Table 3): hidden weights get init variance ∝ 1/fan_in, and
+        # attention logits scale ∝ 1/H; width_mult = 1 is the standard parameterization.
+        std = m.init_std / math.sqrt(m.width_mult)
+        out_std = std / math.sqrt(2 * self.n_layers_total)
+        scale = 1.0 / math.sqrt(m.d_head * m.width_mult)
 
         def attention(name):
             return Attention(
-                m.n_heads, dtype=dtype_of(m), init_std=m.init_std, out_std=out_std,
+                m.n_heads, dtype=dtype_of(m), init_std=std, out_std=out_std,
                 dropout_rate=m.attn_dropout, deterministic=self.deterministic,
-                implementation=self.implementation, name=name)
+                implementation=self.implementation, logit_scale=scale, name=name)
 
         T = x.shape[1]
         mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
@@ -169,6 +174,6 @@ class Block(nn.Module):
         if self.cross:
             x = self._residual(
                 x, lambda h: attention("cross_attn")(h, enc, enc_mask), "cross_attn")
-        mlp = MLP(m, out_std=out_std, deterministic=self.deterministic, name="mlp")
+        mlp = MLP(m, in_std=std, out_std=out_std, deterministic=self.deterministic, name="mlp")
         x = self._residual(x, mlp, "mlp")
         return constrain(x), None  # [B, T, D]

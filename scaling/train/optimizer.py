@@ -32,3 +32,20 @@ def make_optimizer(optim: OptimConfig, total_steps: int) -> optax.GradientTransf
         schedule(optim, total_steps), b1=optim.b1, b2=optim.b2, eps=optim.eps,
         weight_decay=optim.weight_decay, mask=decay_mask))
     return optax.chain(*parts)
+
+
+def mup_scale_updates(updates, width_mult: float):
+    """μP for Adam (Yang et al. 2022, Table 3): hidden weights learn at lr / width_mult.
+
+    Embeddings, biases, norms and the (multiplier-scaled) output head keep the base rate. The
+    scaling applies after Adam's normalization, where a gradient rescale would cancel out.
+    """
+    if width_mult == 1.0:
+        return updates
+
+    def scale(path, u):
+        keys = [getattr(p, "key", None) for p in path]
+        hidden = keys[-1] == "kernel" and "lm_head" not in keys
+        return u / width_mult if hidden else u
+
+    return jax.tree_util.tree_map_with_path(scale, updates)

@@ -12,7 +12,7 @@ import optax
 from scaling import sharding
 from scaling.config import Config
 from scaling.models import family
-from scaling.train.optimizer import schedule
+from scaling.train.optimizer import mup_scale_updates, schedule
 from scaling.train.state import TrainState
 
 
@@ -71,6 +71,7 @@ def train_step(config: Config, tx: optax.GradientTransformation, state: TrainSta
     grads = jax.tree.map(lambda g: g / weight, grads)
     grad_norm = optax.global_norm(grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates = mup_scale_updates(updates, config.model.width_mult)
     params = optax.apply_updates(state.params, updates)
     ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
 
