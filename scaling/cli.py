@@ -134,11 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_laws_commands(sub) -> None:
-    try:
-        from scaling.laws.commands import add_fit_arguments, fit_command
-    except ImportError:  # TEMPORARY while laws/commands.py is being written
-        return
-    p = sub.add_parser("fit", help="fit scaling laws to a results table")
+    from scaling.laws.commands import (
+        add_fit_arguments,
+        add_sweep_arguments,
+        fit_command,
+        sweep_command,
+    )
+
+    p = sub.add_parser("sweep", help="run a scaling sweep (resumable; skips finished runs)")
+    add_sweep_arguments(p)
+    p.set_defaults(fn=sweep_command)
+    p = sub.add_parser("fit", help="fit scaling laws to a results table; plots and report")
     add_fit_arguments(p)
     p.set_defaults(fn=fit_command)
 
