@@ -92,9 +92,10 @@ def test_run_sweep_skips_finished_runs_and_gathers_table(tmp_path):
     runs = sweep.expand(_spec(tokens=[1e5, 4e5]))
     calls = []
     trained = sweep.run_sweep(runs, str(tmp_path), train_fn=_fake_train(calls))
-    assert len(trained) == 4
+    assert trained == ["L2-d64-D1e+05", "L2-d64-D4e+05"]  # preempted in the 2nd: stop there
     again = sweep.run_sweep(runs, str(tmp_path), train_fn=_fake_train(calls))
-    assert again == ["L2-d64-D4e+05"]  # only the interrupted run trains again
+    assert again == [r.name for r in runs[1:]]  # the interrupted run resumes, then the rest
+    assert sweep.run_sweep(runs, str(tmp_path), train_fn=_fake_train(calls)) == []
     rows = sweep.gather_results(runs, str(tmp_path))
     assert len(rows) == 4
     row = rows[1]

@@ -208,8 +208,13 @@ def run_sweep(runs: list[Run], workdir: str, jobs: int = 1, train_fn=None) -> li
     for r in todo:
         os.makedirs(os.path.join(workdir, r.name), exist_ok=True)
     if jobs <= 1:
-        for r in todo:
-            train_fn(r.config.to_dict(), os.path.join(workdir, r.name))
+        for i, r in enumerate(todo):
+            run_dir = os.path.join(workdir, r.name)
+            train_fn(r.config.to_dict(), run_dir)
+            if not is_finished(run_dir):  # preempted (SIGTERM): leave the rest for the rerun
+                print(f"scaling: sweep stopped in run {r.name}; rerun the same command to "
+                      f"resume it and the {len(todo) - i - 1} runs after it", flush=True)
+                return [t.name for t in todo[:i + 1]]
         return [r.name for r in todo]
     import concurrent.futures
     import multiprocessing
