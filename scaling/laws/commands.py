@@ -179,6 +179,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     os.makedirs(args.workdir, exist_ok=True)
     trained = sweep.run_sweep(runs, args.workdir, jobs=args.jobs)
     rows = sweep.gather_results(runs, args.workdir)
-    print(f"trained {len(trained)}, skipped {len(runs) - len(trained)} finished; "
+    finished = sum(sweep.is_finished(os.path.join(args.workdir, r.name)) for r in runs)
+    print(f"trained {len(trained)} run(s) this time; {finished} of {len(runs)} finished; "
           f"{len(rows)} rows in {os.path.join(args.workdir, 'results.csv')}")  # fmt: skip
     return 0
