@@ -17,6 +17,7 @@ mismatched parameter paths are listed; nothing is partially restored).
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 
 import jax
@@ -77,6 +78,8 @@ class Checkpoints:
         try:
             if not read_only:
                 os.makedirs(directory, exist_ok=True)
+                if jax.process_index() == 0:
+                    remove_tmp_dirs(directory)
             options = ocp.CheckpointManagerOptions(
                 read_only=read_only, create=not read_only,
                 cleanup_tmp_directories=not read_only,
@@ -106,12 +109,23 @@ class Checkpoints:
                             f"{self.latest_step()}")
         if step in self.manager.all_steps():
             return  # already committed (e.g. resumed at the final step)
+        self._check_writable()
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data),
             config=ocp.args.JsonSave(config), meta=ocp.args.JsonSave(meta))
         try:
             self.manager.save(step, args=args, force=True)
         except Exception as e:  # noqa: BLE001 - any failure to write is reported, not raised raw
+            raise self._save_error(e) from None
+
+    def _check_writable(self) -> None:
+        """Create and remove a probe directory. An unwritable directory must fail here:
+        inside orbax it leaves non-daemon threads waiting (up to 10 minutes) at exit."""
+        probe = os.path.join(self.directory, f".probe-{jax.process_index()}-{os.getpid()}")
+        try:
+            os.mkdir(probe)
+            os.rmdir(probe)
+        except OSError as e:
             raise self._save_error(e) from None
 
     def wait(self) -> None:
@@ -159,6 +173,15 @@ class Checkpoints:
             partial_restore=True))
         return self.manager.restore(step, args=args)["state"]["params"]
 
+    def restore_numpy(self, step: int) -> dict:
+        """The whole saved state of `step` as host NumPy arrays in a nested dict (for tools
+        and tests; needs a `read_only` instance)."""
+        saved = self.saved_tree(step)
+        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved)
+        args = ocp.args.Composite(state=ocp.args.PyTreeRestore(
+            saved, restore_args=restore_args))
+        return self.manager.restore(step, args=args)["state"]
+
     def saved_tree(self, step: int):
         """The saved state's tree of array metadata (shape, dtype), read without the arrays."""
         return self.manager.item_metadata(step)["state"]
@@ -176,6 +199,14 @@ def _committed_on_disk(directory: str) -> list[int]:
     except OSError:
         return []
     return [int(n) for n in names if n.isdigit()]
+
+
+def remove_tmp_dirs(directory: str) -> None:
+    """Delete leftover uncommitted steps now. (orbax's `cleanup_tmp_directories` does it in
+    a background thread, so they could still be listed right after start.) Other processes
+    write nothing before the barrier at the start of the first save."""
+    for name in tmp_dirs(directory):
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
 def tmp_dirs(directory: str) -> list[str]:
