@@ -303,6 +303,16 @@ def _close_quietly(run: Run) -> None:
         say(str(e))
 
 
+def _log_step(writer, bar, step: int, metrics: dict, speed: dict, skipped: int) -> None:
+    """One metrics.jsonl row (non-finite values as null) and the progress bar's numbers."""
+    m = jax.device_get(metrics)
+    writer.write(step, {"loss": _finite_or_none(m["loss"]),
+                        "grad_norm": _finite_or_none(m["grad_norm"]),
+                        "lr": m["lr"], "skipped": skipped, **speed})
+    bar.set_postfix(loss=f"{m['loss']:.3f}", tok_s=f"{speed['tokens_per_sec']:.0f}",
+                    mfu=f"{speed['mfu']:.1%}", refresh=False)
+
+
 def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
           stop_at: int | None) -> dict:
     """Steps `start`.. until train.steps, `stop_at` or preemption; saves on the way."""
@@ -326,14 +336,9 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
             guard.push(done, m)
             if done % t.log_every == 0 or done == end:
                 guard.flush()
-                m = jax.device_get(m)  # waits for the step: the interval's time is real
                 speed = meter.update(step_tokens * (done - last_log))
+                _log_step(writer, bar, done, m, speed, guard.total)
                 last_log = done
-                writer.write(done, {"loss": _finite_or_none(m["loss"]),
-                                    "grad_norm": _finite_or_none(m["grad_norm"]),
-                                    "lr": m["lr"], "skipped": guard.total, **speed})
-                bar.set_postfix(loss=f"{m['loss']:.3f}", tok_s=f"{speed['tokens_per_sec']:.0f}",
-                                mfu=f"{speed['mfu']:.1%}", refresh=False)
             if done % t.eval_every == 0 or done == t.steps:
                 evals.append(run.eval_loss())
                 writer.write(done, {"eval_loss": evals[-1]})
