@@ -44,6 +44,10 @@ class FitOutcome:
 
 
 def _approach3(results: Results, s: FitSettings):
+    for name, x in (("N", results.n), ("D", results.d)):
+        if len(np.unique(x)) < 3:  # A/N^α (or B/D^β) and E cannot be told apart
+            raise FitError(f"approach 3 needs at least 3 distinct values of {name}, found "
+                           f"{len(np.unique(x))}; vary both model size and tokens")
     fit = parametric.fit_parametric(results.n, results.d, results.loss, n_boot=s.n_boot,
                                     seed=s.seed, level=s.level, grid=s.grid,
                                     starts=s.starts)  # fmt: skip

@@ -11,7 +11,7 @@ import os
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 from scaling.laws import parametric
 from scaling.laws.isoflop import IsoflopFit
@@ -30,6 +30,7 @@ def _figure() -> tuple[Figure, object]:
 
 def _plain_loss_axis(ax) -> None:
     """Loss ticks as plain numbers (2.4, 3) rather than 2.4 x 10^0 on a log axis."""
+    ax.yaxis.set_major_locator(MaxNLocator(6))  # losses often span less than a decade
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
 
