@@ -64,3 +64,21 @@ def test_bad_data_exits_2(make, needle, tmp_path, capsys):
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err
     assert needle.lower() in err.lower(), err
+
+
+def test_summary_covers_every_session(corpus, tmp_path, capsys):
+    """Stopped at step 20 and resumed: the summary's best/final eval loss come from the whole
+    history in metrics.jsonl, not only from the last session."""
+    workdir = tmp_path / "run"
+    args = ["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+            "--data", f"text:{corpus}/*.txt", *TINY]
+    assert main([*args, "--stop_at", "20"]) == 0
+    assert main(args) == 0
+    capsys.readouterr()
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r["eval_loss"] for r in rows if "eval_loss" in r]
+    assert len(evals) == 2  # step 20 (first session) and step 40 (second)
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["start_step"] == 20 and summary["end_step"] == 40
+    assert summary["final_eval_loss"] == evals[-1]
+    assert summary["best_eval_loss"] == min(evals)

@@ -279,9 +279,10 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
         writer.close()
     run.ckpt.close()  # waits for the last save; a failed save is a UserError here
     cfg = run.config
+    evals = _eval_history(workdir) if run.lead else result["evals"]
     summary = {
-        "final_eval_loss": result["evals"][-1] if result["evals"] else None,
-        "best_eval_loss": min(result["evals"]) if result["evals"] else None,
+        "final_eval_loss": evals[-1] if evals else None,
+        "best_eval_loss": min(evals) if evals else None,
         "unigram_entropy": getattr(run.data, "unigram_entropy", None),
         "steps": cfg.train.steps, "start_step": start, "end_step": result["end"],
         "preempted": result["preempted"], "skipped": result["skipped"],
@@ -293,6 +294,14 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
     if run.lead:
         _write_json(os.path.join(workdir, "summary.json"), summary)
     return summary
+
+
+def _eval_history(workdir: str) -> list[float]:
+    """Every eval_loss of the run so far, earlier sessions included (metrics.jsonl holds one
+    history: rows past a resume point are dropped on resume)."""
+    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r["eval_loss"] for r in rows if r.get("eval_loss") is not None]
 
 
 def _close_quietly(run: Run) -> None:
