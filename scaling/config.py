@@ -105,6 +105,7 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.1
     clip_norm: float = 1.0
+    z_loss: float = 0.0  # PaLM §5 auxiliary z · log²Z (1e-4 there); 0 = off
 
 
 @dataclass(frozen=True)
@@ -316,8 +317,8 @@ def validate(config: Config) -> Config:
         )
     if o.lr <= 0 or o.warmup_steps < 0 or not 0 <= o.min_lr_ratio <= 1:
         raise ConfigError("optim.lr must be > 0, warmup_steps >= 0, min_lr_ratio in [0, 1]")
-    if o.clip_norm < 0 or o.weight_decay < 0:
-        raise ConfigError("optim.clip_norm and optim.weight_decay must be >= 0")
+    if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
+        raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
     sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
     if sum(s == -1 for s in sizes) > 1 or any(s == 0 or s < -1 for s in sizes):
         raise ConfigError(

@@ -20,6 +20,7 @@ from scaling.models.layers import (
     make_embed,
 )
 from scaling.models.linear import Linear
+from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -77,15 +78,14 @@ def init_args(batch: dict) -> tuple:
     return (batch["inputs"], batch["type_ids"], batch["positions"], batch["segment_ids"])
 
 
-def loss_terms(module: BERT, params, batch: dict, rngs: dict | None = None):
+def loss_terms(module: BERT, params, batch: dict, rngs: dict | None = None,
+               z_loss: float = 0.0):
     """Masked-LM cross entropy over positions with weight 1, plus NSP when labels are given.
 
     Returns (sum, weight) with sum / weight = MLM mean + NSP mean for one batch (§3.1).
     """
     mlm_logits, nsp_logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)
-    ce = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch["targets"])  # [B, T]
-    w = batch["weights"]
-    total, weight = jnp.sum(ce * w), jnp.sum(w)
+    total, weight = token_losses(mlm_logits, batch["targets"], batch["weights"], z_loss)
     if "nsp_labels" in batch:
         nsp = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, batch["nsp_labels"])
         total = total + jnp.mean(nsp) * weight

@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-import optax
 from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.attention import causal_mask, segment_mask
 from scaling.models.layers import Positions, constrain, layer_norm, make_embed
+from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -70,8 +70,8 @@ def init_args(batch: dict) -> tuple:
             batch["decoder_inputs"], batch["positions"], batch["segment_ids"])
 
 
-def loss_terms(module: EncDec, params, batch: dict, rngs: dict | None = None):
+def loss_terms(module: EncDec, params, batch: dict, rngs: dict | None = None,
+               z_loss: float = 0.0):
     """Target-token cross entropy summed over weighted positions: (sum, weight)."""
     logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)  # [B, T, V]
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])  # [B, T]
-    return jnp.sum(ce * batch["weights"]), jnp.sum(batch["weights"])
+    return token_losses(logits, batch["targets"], batch["weights"], z_loss)

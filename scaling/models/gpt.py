@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import linen as nn
 
 from scaling.config import ModelConfig
@@ -21,6 +20,7 @@ from scaling.models.layers import (
     mask_padded_vocab,
 )
 from scaling.models.linear import Linear
+from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -75,16 +75,15 @@ def init_args(batch: dict) -> tuple:
     return (batch["inputs"], batch["positions"], batch["segment_ids"])
 
 
-def loss_terms(module: GPT, params, batch: dict, rngs: dict | None = None):
+def loss_terms(module: GPT, params, batch: dict, rngs: dict | None = None,
+               z_loss: float = 0.0):
     """Next-token cross entropy summed over weighted positions: (sum of losses, sum of weights).
 
     Summing (not averaging) lets gradient accumulation and data parallelism divide once by the
     global token count, so every layout gives the single-device loss exactly.
     """
     logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)  # [B, T, V]
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])  # [B, T]
-    w = batch["weights"]
-    return jnp.sum(ce * w), jnp.sum(w)
+    return token_losses(logits, batch["targets"], batch["weights"], z_loss)
 
 
 def token_logprobs(module: GPT, params, batch: dict) -> jax.Array:

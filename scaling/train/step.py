@@ -40,7 +40,7 @@ def grads_and_loss(config: Config, params, batch: dict, key: jax.Array):
     model = fam.make_model(config.model, deterministic=False, implementation=attention_impl(config))
 
     def loss_sum(p, mb, k):
-        return fam.loss_terms(model, p, mb, rngs={"dropout": k})
+        return fam.loss_terms(model, p, mb, rngs={"dropout": k}, z_loss=config.optim.z_loss)
 
     grad_fn = jax.value_and_grad(loss_sum, has_aux=True)
     M = config.train.microbatches

@@ -1,0 +1,24 @@
+"""Token losses shared by every family: weighted cross entropy with an optional z-loss.
+
+Letter legend: B batch, T length, V vocab.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def token_losses(logits: jax.Array, targets: jax.Array, weights: jax.Array,
+                 z_loss: float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """(Σ w·(−log p(target) + z·log²Z), Σ w) for float32 logits [B, T, V] and targets [B, T].
+
+    The z-loss (PaLM, Chowdhery et al. 2022 §5: z = 1e-4) pulls the softmax normalizer
+    log Z toward 0, which keeps bfloat16 logits from drifting and stabilizes long runs.
+    """
+    log_z = jax.nn.logsumexp(logits, axis=-1)  # [B, T]
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]  # [B, T]
+    per_token = log_z - target_logit  # [B, T] cross entropy
+    if z_loss:
+        per_token = per_token + z_loss * jnp.square(log_z)
+    return jnp.sum(per_token * weights), jnp.sum(weights)
