@@ -294,27 +294,26 @@ def run_metadata(mesh, tokenizer) -> dict:
 
 
 def check_tokenizer(saved: dict, now: dict) -> None:
-    """UserError if the saved run's tokenizer has another vocabulary size than this run's
-    (token ids would mean other words); a same-size tokenizer with another hash is warned
-    about by `check_resume_metadata`."""
+    """UserError if this run's tokenizer is not the one the checkpoint was trained with
+    (sha256 of the model file): the same ids would mean other words, silently."""
     tok_saved, tok_now = saved.get("tokenizer", {}), now["tokenizer"]
-    if tok_saved.get("hash") != tok_now["hash"] and (
-            tok_saved.get("vocab_size") != tok_now["vocab_size"]):
+    if tok_saved.get("hash") != tok_now["hash"]:
         raise UserError(
-            f"the checkpoint was trained with a tokenizer of {tok_saved.get('vocab_size')} "
-            f"tokens (hash {str(tok_saved.get('hash'))[:16]}...), this run's has "
-            f"{tok_now['vocab_size']} (hash {tok_now['hash'][:16]}...); token ids would mean "
-            f"other words. Use the run's tokenizer or start a new run")
+            f"the checkpoint was trained with another tokenizer ({tok_saved.get('vocab_size')} "
+            f"tokens, hash {str(tok_saved.get('hash'))[:12]}...) than this run's "
+            f"({tok_now['vocab_size']} tokens, hash {tok_now['hash'][:12]}...); token ids would "
+            f"mean other words. Use the same --data and data.tokenizer settings (or the run's "
+            f".model file) or start a new run directory")
 
 
 def check_resume_metadata(saved: dict, now: dict) -> list[str]:
     """Warn (ResumeWarning) for each difference that breaks bit-exactness (versions, XLA
-    flags, mesh, device or process count, tokenizer); raise via `check_tokenizer` if the
-    vocabulary changed. Returns the differences found."""
+    flags, mesh, device or process count); raise via `check_tokenizer` if the tokenizer
+    changed. Returns the differences found."""
     check_tokenizer(saved, now)
     diffs = [f"{key}: saved {saved.get(key)!r}, now {now[key]!r}"
-             for key in ("versions", "xla_flags", "mesh", "devices", "processes", "platform",
-                         "tokenizer") if saved.get(key) != now[key]]
+             for key in ("versions", "xla_flags", "mesh", "devices", "processes", "platform")
+             if saved.get(key) != now[key]]
     for d in diffs:
         warnings.warn(f"resuming with a changed {d}; the run continues but is not promised to "
                       f"be bit-identical to an uninterrupted one", ResumeWarning, stacklevel=2)

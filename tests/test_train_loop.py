@@ -8,13 +8,20 @@ import pytest
 
 from scaling.cli import main
 
-TINY = [
-    "--set", "model.n_layers=2", "--set", "model.d_model=64", "--set", "model.n_heads=4",
-    "--set", "model.d_ff=128", "--set", "model.max_len=32", "--set", "model.vocab_size=384",
-    "--set", "data.tokenizer=byte", "--set", "train.global_batch=16",
-    "--set", "train.steps=40", "--set", "train.log_every=5", "--set", "train.eval_every=20",
-    "--set", "train.eval_batches=2", "--set", "optim.warmup_steps=5", "--set", "optim.lr=3e-3",
+TINY_SETS = [
+    "model.n_layers=2", "model.d_model=64", "model.n_heads=4", "model.d_ff=128",
+    "model.max_len=32", "model.vocab_size=384", "data.tokenizer=byte", "train.global_batch=16",
+    "train.steps=40", "train.log_every=5", "train.eval_every=20", "train.eval_batches=2",
+    "optim.warmup_steps=5", "optim.lr=3e-3",
 ]
+
+
+def sets(items: list[str]) -> list[str]:
+    """--set flags for each key=value."""
+    return [arg for item in items for arg in ("--set", item)]
+
+
+TINY = sets(TINY_SETS)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +89,21 @@ def test_summary_covers_every_session(corpus, tmp_path, capsys):
     assert summary["start_step"] == 20 and summary["end_step"] == 40
     assert summary["final_eval_loss"] == evals[-1]
     assert summary["best_eval_loss"] == min(evals)
+
+
+def test_resume_with_another_tokenizer_exits_2(corpus, tmp_path, capsys):
+    """Resuming a run on a corpus whose trained SentencePiece differs (same size, other
+    pieces) is refused: the stored tokenizer hash does not match."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(40):
+        (other / f"o{i}.txt").write_text(f"class K{i}:\n    pass\n" * 25 + "x = [1, 2]\n" * 9)
+    sp = [s for s in TINY_SETS if s != "data.tokenizer=byte"] + [
+        "data.tokenizer=sentencepiece", "data.vocab_size=320"]
+    workdir = str(tmp_path / "run")
+    first = ["train", "--config", "gpt-tiny", "--workdir", workdir, "--quiet", *sets(sp)]
+    assert main([*first, "--data", f"text:{corpus}/*.txt", "--stop_at", "5"]) == 0
+    capsys.readouterr()
+    assert main([*first, "--data", f"text:{other}/*.txt"]) == 2
+    err = capsys.readouterr().err
+    assert "another tokenizer" in err and len(err.strip().splitlines()) == 1, err
