@@ -74,3 +74,12 @@ def test_console_script_bad_preset_exit_code():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("scaling: error: unknown preset 'nope'")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["sweep", "--spec", "/nonexistent/spec.yaml", "--workdir", "/tmp/x"], "does not exist"),
+    (["fit", "--results", "/nonexistent/results.csv", "--out", "/tmp/x"], "results.csv"),
+])
+def test_laws_commands_bad_input_exit_2(args, needle, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
