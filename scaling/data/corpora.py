@@ -21,8 +21,10 @@ file builds a new dataset.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -304,7 +306,9 @@ def _build(documents: Callable[[], Iterator[tuple[str, str]]], data_dir: Path) -
             file_format="array_record",
         )
         tfds.disable_progress_bar()
-        builder.download_and_prepare()
+        print(f"scaling: building the corpus once into {data_dir}", file=sys.stderr)
+        with contextlib.redirect_stdout(io.StringIO()):  # TFDS says "Downloading": it is not
+            builder.download_and_prepare()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
