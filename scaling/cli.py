@@ -94,6 +94,15 @@ def cmd_bench(args) -> int:
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
+def cmd_generate(args) -> int:
+    from scaling.eval.generate import generate_text
+
+    text = generate_text(args.workdir, args.prompt, args.max_new_tokens, args.temperature,
+                         args.top_k, args.seed)
+    print(args.prompt + text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
     parser.add_argument("--host-devices", type=int, default=None, metavar="N",
@@ -117,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=cmd_params)
+
+    p = sub.add_parser("generate", help="continue a prompt with a trained run's model")
+    p.add_argument("--workdir", required=True, help="run directory written by scaling train")
+    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=40, help="sample among the K likeliest; 0 = all")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.set_defaults(fn=cmd_generate)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
     p.add_argument("what", choices=["train", "data", "compile"],

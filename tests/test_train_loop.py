@@ -107,3 +107,18 @@ def test_resume_with_another_tokenizer_exits_2(corpus, tmp_path, capsys):
     assert main([*first, "--data", f"text:{other}/*.txt"]) == 2
     err = capsys.readouterr().err
     assert "another tokenizer" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_generate_continues_a_prompt_from_a_trained_run(corpus, tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    assert main(["train", "--config", "gpt-tiny", "--workdir", workdir, "--quiet",
+                 "--data", f"text:{corpus}/*.txt", *TINY]) == 0
+    capsys.readouterr()
+    args = ["generate", "--workdir", workdir, "--prompt", "def f3_", "--temperature", "0"]
+    assert main([*args, "--max-new-tokens", "12"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("def f3_") and len(out) > len("def f3_")
+    assert main([*args, "--max-new-tokens", "100"]) == 2  # 100 + prompt > 32 positions
+    assert "exceed the model's 32 positions" in capsys.readouterr().err
+    assert main(["generate", "--workdir", str(tmp_path / "nope"), "--prompt", "x"]) == 2
+    assert "not a run directory" in capsys.readouterr().err

@@ -306,7 +306,6 @@ def _build(documents: Callable[[], Iterator[tuple[str, str]]], data_dir: Path) -
             file_format="array_record",
         )
         tfds.disable_progress_bar()
-        print(f"scaling: building the corpus once into {data_dir}", file=sys.stderr)
         with contextlib.redirect_stdout(io.StringIO()):  # TFDS says "Downloading": it is not
             builder.download_and_prepare()
     except BaseException:

@@ -49,6 +49,21 @@ def local_mask(T: int, S: int | None, width) -> jax.Array:
     return ((width == 0) | (jnp.abs(q - k) < width))[None, None]  # [1, 1, T, S]
 
 
+def band_mask(q_positions: jax.Array, k_positions: jax.Array, width) -> jax.Array:
+    """`local_mask` by positions: query at p sees keys at s with |p - s| < r (r == 0: all).
+
+    q_positions [B, T], k_positions [B, S]; used where queries are not aligned to the last
+    keys, e.g. one new token attending to a decode cache. Returns [B, 1, T, S].
+    """
+    dist = jnp.abs(q_positions[:, :, None] - k_positions[:, None, :])  # [B, T, S]
+    return ((width == 0) | (dist < width))[:, None]
+
+
+def decode_mask(q_positions: jax.Array, S: int) -> jax.Array:
+    """Causal mask against a cache of S slots: query at position p sees slots 0..p."""
+    return (jnp.arange(S)[None, None, :] <= q_positions[:, :, None])[:, None]  # [B, 1, T, S]
+
+
 def dot_product_attention(
     q: jax.Array,
     k: jax.Array,
@@ -98,13 +113,27 @@ class Attention(nn.Module):
     deterministic: bool = True
     implementation: str = "xla"  # xla | cudnn
     logit_scale: float | None = None  # None: 1/√H; μP uses ∝ 1/H (Yang et al. 2022 §3)
+    cache_len: int = 0  # > 0: autoregressive decoding with a key/value cache of this many slots
+
+    def _update_cache(self, k, v, start):
+        """Write this call's keys and values at slots start.. of the decode cache and return
+        the whole cache; the mask (`decode_mask`) hides the slots not yet written."""
+        B, T, N, H = k.shape
+        shape = (B, self.cache_len, N, H)
+        ck = self.variable("cache", "cached_key", jnp.zeros, shape, k.dtype)
+        cv = self.variable("cache", "cached_value", jnp.zeros, shape, v.dtype)
+        at = (0, start, 0, 0)
+        ck.value = jax.lax.dynamic_update_slice(ck.value, k.astype(ck.value.dtype), at)
+        cv.value = jax.lax.dynamic_update_slice(cv.value, v.astype(cv.value.dtype), at)
+        return ck.value, cv.value  # [B, cache_len, N, H]
 
     @nn.compact
-    def __call__(self, x_q, x_kv, mask, *, causal: bool = False):
+    def __call__(self, x_q, x_kv, mask, *, causal: bool = False, start=0):
         """x_q: [B, T, D]; x_kv: [B, S, D]; mask broadcastable to [B, N, T, S]. Returns [B, T, D].
 
         `mask` must already include the causal part when `causal` is set; the flag only lets
-        the cuDNN path use its causal kernel.
+        the cuDNN path use its causal kernel. With a decode cache, the new keys go to slots
+        `start`.. and `mask` is against all `cache_len` slots.
         """
         D = x_q.shape[-1]
         N, H = self.n_heads, D // self.n_heads
@@ -116,8 +145,10 @@ class Attention(nn.Module):
         q = proj("query")(x_q)  # [B, T, N, H]
         k = proj("key")(x_kv)  # [B, S, N, H]
         v = proj("value")(x_kv)  # [B, S, N, H]
+        if self.cache_len:
+            k, v = self._update_cache(k, v, start)  # [B, cache_len, N, H]
         dropout = 0.0 if self.deterministic else self.dropout_rate
-        if self.implementation == "cudnn" and dropout == 0.0:
+        if self.implementation == "cudnn" and dropout == 0.0 and not self.cache_len:
             rest = None if mask is None else mask
             if causal and mask is not None:
                 rest = mask | ~causal_mask(q.shape[1], k.shape[1])  # drop the causal part

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
-from scaling.models.attention import causal_mask, segment_mask
+from scaling.models.attention import causal_mask, decode_mask, segment_mask
 from scaling.models.layers import (
     Positions,
     constrain,
@@ -30,26 +30,36 @@ class GPT(nn.Module):
     model: ModelConfig
     deterministic: bool = True
     implementation: str = "xla"
+    decode: bool = False  # autoregressive: a key/value cache of max_len slots per layer
 
     @nn.compact
     def __call__(self, inputs, positions=None, segment_ids=None):
         """inputs, positions, segment_ids: [B, T] int32 (segment 0 = padding). Returns [B, T, V].
 
         Packed rows carry one segment id per document; attention never crosses documents.
+        Decoding (mutable "cache") continues the sequence held in the cache: `inputs` are the
+        next T tokens of every row, and positions and segments come from the cache.
         """
         m = self.model
         B, T = inputs.shape
-        if positions is None:
-            positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
-        if segment_ids is None:
-            segment_ids = jnp.ones((B, T), jnp.int32)  # [B, T]
+        if self.decode:
+            index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
+            positions = index.value + jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
+            index.value = index.value + T
+            mask = decode_mask(positions, m.max_len)  # [B, 1, T, max_len]
+        else:
+            if positions is None:
+                positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
+            if segment_ids is None:
+                segment_ids = jnp.ones((B, T), jnp.int32)  # [B, T]
+            mask = causal_mask(T) & segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]
         embed = make_embed(m)
         x = embed(inputs) + Positions(m, name="pos_embed")(positions)  # [B, T, D]
         x = nn.Dropout(m.dropout, deterministic=self.deterministic)(x)
         x = constrain(x)
-        mask = causal_mask(T) & segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]
         x = Stack(m, m.n_layers, causal=True, deterministic=self.deterministic,
-                  implementation=self.implementation, name="decoder")(x, mask)  # [B, T, D]
+                  implementation=self.implementation, cache_len=m.max_len if self.decode else 0,
+                  name="decoder")(x, mask, positions=positions)  # [B, T, D]
         if m.norm == "pre":
             x = layer_norm(m, "final_norm")(x).astype(x.dtype)
         x = x / m.width_mult  # μP output multiplier (Yang et al. 2022, Table 8); 1 otherwise
@@ -60,8 +70,9 @@ class GPT(nn.Module):
         return mask_padded_vocab(head(x).astype(jnp.float32), m.vocab_size)  # [B, T, V]
 
 
-def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):
-    return GPT(model, deterministic=deterministic, implementation=implementation)
+def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla",
+               decode: bool = False):
+    return GPT(model, deterministic=deterministic, implementation=implementation, decode=decode)
 
 
 def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
-from scaling.models.attention import Attention, local_mask
+from scaling.models.attention import Attention, band_mask, local_mask
 from scaling.models.linear import Linear
 
 
@@ -143,6 +143,7 @@ class Block(nn.Module):
     cross: bool = False
     deterministic: bool = True
     implementation: str = "xla"
+    cache_len: int = 0  # > 0: decoding with a key/value cache (self-attention only)
 
     def _residual(self, x, fn, name):
         m = self.model
@@ -152,8 +153,9 @@ class Block(nn.Module):
         return layer_norm(m, f"{name}_norm")(x + drop(fn(x))).astype(x.dtype)
 
     @nn.compact
-    def __call__(self, x, band, self_mask, enc=None, enc_mask=None):
-        """x: [B, T, D]; band: scalar width (0 = dense); self_mask: [B|1, 1, T, T]."""
+    def __call__(self, x, band, self_mask, enc=None, enc_mask=None, positions=None):
+        """x: [B, T, D]; band: scalar width (0 = dense); self_mask: [B|1, 1, T, T], or
+        [B, 1, T, cache_len] when decoding, where `positions` [B, T] place the new tokens."""
         m = self.model
         # μP (Yang et al. 2022, Table 3): hidden weights get init variance ∝ 1/fan_in, and
         # attention logits scale ∝ 1/H; width_mult = 1 is the standard parameterization.
@@ -161,16 +163,24 @@ class Block(nn.Module):
         out_std = std / math.sqrt(2 * self.n_layers_total)
         scale = 1.0 / math.sqrt(m.d_head * m.width_mult)
 
-        def attention(name):
+        def attention(name, cache_len=0):
             return Attention(
                 m.n_heads, dtype=dtype_of(m), init_std=std, out_std=out_std,
                 dropout_rate=m.attn_dropout, deterministic=self.deterministic,
-                implementation=self.implementation, logit_scale=scale, name=name)
+                implementation=self.implementation, logit_scale=scale, cache_len=cache_len,
+                name=name)
 
         T = x.shape[1]
-        mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
+        start = 0
+        if self.cache_len:
+            slots = jnp.arange(self.cache_len)[None, :]  # [1, S]
+            mask = self_mask & band_mask(positions, slots, band)  # [B, 1, T, S]
+            start = positions[0, 0]  # every row decodes the same step
+        else:
+            mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
+        self_attn = attention("self_attn", self.cache_len)
         x = self._residual(
-            x, lambda h: attention("self_attn")(h, h, mask, causal=self.causal), "self_attn")
+            x, lambda h: self_attn(h, h, mask, causal=self.causal, start=start), "self_attn")
         if self.cross:
             x = self._residual(
                 x, lambda h: attention("cross_attn")(h, enc, enc_mask), "cross_attn")

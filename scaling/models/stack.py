@@ -37,28 +37,33 @@ class Stack(nn.Module):
     cross: bool = False
     deterministic: bool = True
     implementation: str = "xla"
+    cache_len: int = 0  # > 0: decoding with a key/value cache in every layer
 
     @nn.compact
-    def __call__(self, x, self_mask, enc=None, enc_mask=None):
-        """x: [B, T, D]; self_mask: [B|1, 1, T, T]; enc: [B, S, D]; enc_mask: [B, 1, T|1, S]."""
+    def __call__(self, x, self_mask, enc=None, enc_mask=None, positions=None):
+        """x: [B, T, D]; self_mask: [B|1, 1, T, T] ([B, 1, T, cache_len] when decoding, with
+        `positions` [B, T]); enc: [B, S, D]; enc_mask: [B, 1, T|1, S]."""
         m = self.model
         block = Block
         if m.remat != "none":
             block = nn.remat(Block, policy=REMAT_POLICIES[m.remat], prevent_cse=not m.scan_layers)
         kwargs = dict(model=m, n_layers_total=self.n_layers, causal=self.causal, cross=self.cross,
-                      deterministic=self.deterministic, implementation=self.implementation)
+                      deterministic=self.deterministic, implementation=self.implementation,
+                      cache_len=self.cache_len)
         bands = jnp.asarray(band_widths(m, self.n_layers))  # [L]
         if m.scan_layers:
             scanned = nn.scan(
                 block,
-                variable_axes={"params": 0},
+                variable_axes={"params": 0, "cache": 0},
                 split_rngs={"params": True, "dropout": True},
-                in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+                in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
                 length=self.n_layers,
                 metadata_params={nn.PARTITION_NAME: "layers"},
             )
-            x, _ = scanned(**kwargs, name="layers")(x, bands, self_mask, enc, enc_mask)
+            x, _ = scanned(**kwargs, name="layers")(x, bands, self_mask, enc, enc_mask,
+                                                     positions)
             return x  # [B, T, D]
         for i in range(self.n_layers):
-            x, _ = block(**kwargs, name=f"layer_{i}")(x, bands[i], self_mask, enc, enc_mask)
+            x, _ = block(**kwargs, name=f"layer_{i}")(x, bands[i], self_mask, enc, enc_mask,
+                                                      positions)
         return x  # [B, T, D]
