@@ -103,6 +103,23 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--shots {text!r}: expected integers separated by commas") from None
+
+
+def cmd_eval(args) -> int:
+    from scaling.eval.harness import eval_command
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        raise UserError("--tasks: name at least one task (next_line, jsonl:PATH)")
+    eval_command(args.workdir, tasks, _int_list(args.shots), args.limit, args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
     parser.add_argument("--host-devices", type=int, default=None, metavar="N",
@@ -126,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=cmd_params)
+
+    p = sub.add_parser("eval", help="zero- and few-shot multiple-choice evaluation of a run")
+    p.add_argument("--workdir", required=True, help="run directory written by scaling train")
+    p.add_argument("--tasks", required=True, help="comma-separated: next_line, jsonl:PATH")
+    p.add_argument("--shots", default="0", help="comma-separated demonstration counts, e.g. 0,1,8")
+    p.add_argument("--limit", type=int, default=0, help="score at most N examples per task")
+    p.add_argument("--seed", type=int, default=0, help="task construction and demo sampling")
+    p.set_defaults(fn=cmd_eval)
 
     p = sub.add_parser("generate", help="continue a prompt with a trained run's model")
     p.add_argument("--workdir", required=True, help="run directory written by scaling train")

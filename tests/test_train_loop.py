@@ -109,12 +109,17 @@ def test_resume_with_another_tokenizer_exits_2(corpus, tmp_path, capsys):
     assert "another tokenizer" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_generate_continues_a_prompt_from_a_trained_run(corpus, tmp_path, capsys):
-    workdir = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def trained_run(corpus, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("trained") / "run")
     assert main(["train", "--config", "gpt-tiny", "--workdir", workdir, "--quiet",
                  "--data", f"text:{corpus}/*.txt", *TINY]) == 0
+    return workdir
+
+
+def test_generate_continues_a_prompt_from_a_trained_run(trained_run, tmp_path, capsys):
     capsys.readouterr()
-    args = ["generate", "--workdir", workdir, "--prompt", "def f3_", "--temperature", "0"]
+    args = ["generate", "--workdir", trained_run, "--prompt", "def f3_", "--temperature", "0"]
     assert main([*args, "--max-new-tokens", "12"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("def f3_") and len(out) > len("def f3_")
@@ -122,3 +127,25 @@ def test_generate_continues_a_prompt_from_a_trained_run(corpus, tmp_path, capsys
     assert "exceed the model's 32 positions" in capsys.readouterr().err
     assert main(["generate", "--workdir", str(tmp_path / "nope"), "--prompt", "x"]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_eval_scores_the_trained_pattern_above_chance(trained_run, tmp_path, capsys):
+    """The corpus repeats `return x * j + i` inside `def fi_j`: a trained model must prefer
+    that continuation to a shuffled one far more often than chance (0.5)."""
+    rows = []
+    for n in range(30):
+        i, j = n % 40, (7 * n) % 30
+        right, wrong = f"{j} + {i}", f"{i} - {j}"
+        rows.append({"context": f"def f{i}_{j}(x):\n    return x * ",
+                     "choices": [right, wrong] if n % 2 else [wrong, right],
+                     "answer": 0 if n % 2 else 1})
+    path = tmp_path / "pattern.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    capsys.readouterr()
+    assert main(["eval", "--workdir", trained_run, "--tasks", f"jsonl:{path}",
+                 "--shots", "0,2"]) == 0
+    results = [json.loads(line) for line in open(os.path.join(trained_run, "eval.jsonl"))]
+    assert [r["shots"] for r in results] == [0, 2]
+    assert all(r["acc"] >= 0.8 and r["n"] == 30 for r in results), results
+    assert main(["eval", "--workdir", trained_run, "--tasks", "nope"]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
     target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                           abstract_state(one, tx).params, shardings.params)
     params = ckpt.restore_params(step, target)
-    meta = ckpt.read_json(step, "meta")
+    meta = {**ckpt.read_json(step, "meta"), "step": step}
     ckpt.manager.close()
     return config, params, meta
 
