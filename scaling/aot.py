@@ -41,21 +41,15 @@ def hbm_bytes(device) -> float | None:
     return None
 
 
-def _with_sharding(abstract, shardings):
-    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                        abstract, shardings)
-
-
 def compile_for(config: Config, devices):
     """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
     from scaling.train.optimizer import make_optimizer
-    from scaling.train.state import abstract_state, state_shardings
+    from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
     mesh = sharding.make_mesh(config.mesh, devices, config=config)
     tx = make_optimizer(config.optim, config.train.steps)
-    shardings = state_shardings(config, tx, mesh)
-    state = _with_sharding(abstract_state(config, tx), shardings)
+    state, shardings = sharded_abstract_state(config, tx, mesh)
     B, T = config.train.global_batch, config.seq_len
     bsh = sharding.batch_sharding(mesh, 1)
     batch = {k: jax.ShapeDtypeStruct((B, T), dt, sharding=bsh) for k, dt in (

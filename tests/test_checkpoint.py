@@ -27,7 +27,7 @@ from scaling.checkpoint import (
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.errors import UserError
 from scaling.train.optimizer import make_optimizer
-from scaling.train.state import abstract_state, init_state, state_shardings
+from scaling.train.state import init_state, sharded_abstract_state, state_shardings
 from scaling.train.step import compile_steps
 
 CONFIG = Config(
@@ -48,10 +48,7 @@ def target_for(config, n_devices):
     """Restore target: ShapeDtypeStructs with the shardings of `config`'s mesh."""
     mesh = sharding.make_mesh(config.mesh, jax.devices()[:n_devices], config=config)
     tx = make_optimizer(config.optim, config.train.steps)
-    shardings = state_shardings(config, tx, mesh)
-    abstract = abstract_state(config, tx)
-    return mesh, jax.tree.map(
-        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    return mesh, sharded_abstract_state(config, tx, mesh)[0]
 
 
 def trained_state(config):

@@ -72,7 +72,7 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
     from scaling.checkpoint import Checkpoints, checkpoint_dir
     from scaling.config import MeshConfig
     from scaling.train.optimizer import make_optimizer
-    from scaling.train.state import abstract_state, state_shardings
+    from scaling.train.state import sharded_abstract_state
 
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
@@ -91,10 +91,8 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
     one = dataclasses.replace(config, mesh=MeshConfig(1, 1, 1))
     mesh = sharding.make_mesh(one.mesh, jax.devices()[:1])
     tx = make_optimizer(one.optim, one.train.steps)
-    shardings = state_shardings(one, tx, mesh)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract_state(one, tx).params, shardings.params)
-    params = ckpt.restore_params(step, target)
+    target, _ = sharded_abstract_state(one, tx, mesh)
+    params = ckpt.restore_params(step, target.params)
     meta = {**ckpt.read_json(step, "meta"), "step": step}
     ckpt.manager.close()
     return config, params, meta

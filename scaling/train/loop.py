@@ -35,7 +35,7 @@ from scaling.errors import UserError
 from scaling.laws.accounting import flops_per_token, param_counts
 from scaling.metrics import MetricsWriter, Throughput
 from scaling.train.optimizer import make_optimizer
-from scaling.train.state import abstract_state, init_state, state_shardings
+from scaling.train.state import init_state, sharded_abstract_state
 from scaling.train.step import compile_steps
 
 
@@ -102,7 +102,8 @@ class Run:
         self.tx = make_optimizer(self.config.optim, self.config.train.steps)
         self.meta = run_metadata(self.mesh, self.data.tokenizer)
         self.ckpt = Checkpoints(checkpoint_dir(workdir), self.config.train)
-        self.shardings = state_shardings(self.config, self.tx, self.mesh)
+        # restore target and layout, from one eval_shape of the init (nothing allocated)
+        self.target, self.shardings = sharded_abstract_state(self.config, self.tx, self.mesh)
         base = jax.random.key(self.config.train.seed)
         self.dropout_key = jax.random.fold_in(base, 1)
         self.state, self.data_state = self._start(init_from, jax.random.fold_in(base, 0))
@@ -112,11 +113,6 @@ class Run:
         if self.lead:
             _write_json(os.path.join(workdir, "config.json"), self.config.to_dict())
 
-    def target(self):
-        """The state's ShapeDtypeStructs with the current mesh's shardings (restore target)."""
-        return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                            abstract_state(self.config, self.tx), self.shardings)
-
     def _start(self, init_from: str | None, key: jax.Array):
         """(state, saved data-iterator state or None): resume, fine-tune, or initialize."""
         latest = self.ckpt.latest_step()
@@ -124,7 +120,7 @@ class Run:
             if init_from:
                 say(f"--init_from {init_from} ignored: {self.workdir} already has checkpoints")
             return self._resume(latest)
-        state, _ = init_state(self.config, self.tx, self.mesh, key)
+        state, _ = init_state(self.config, self.tx, self.mesh, key, self.shardings)
         if init_from:
             state = state.replace(params=self._init_params(init_from))
         return state, None
@@ -134,7 +130,7 @@ class Run:
         check_resume_metadata(saved_meta, self.meta)
         saved_config = self.ckpt.read_json(step, "config")
         changed = _config_changes(saved_config, self.config.to_dict())
-        restored = self.ckpt.restore(step, self.target())
+        restored = self.ckpt.restore(step, self.target)
         say(f"resuming from step {step} of {self.ckpt.directory}"
             + (f" (config changed: {', '.join(changed)})" if changed else ""))
         return restored["state"], restored["data"]
@@ -148,7 +144,7 @@ class Run:
             raise UserError(f"--init_from {source}: no committed checkpoint in "
                             f"{other.directory}")
         check_tokenizer(other.read_json(step, "meta"), self.meta)
-        params = other.restore_params(step, self.target().params)
+        params = other.restore_params(step, self.target.params)
         other.manager.close()
         say(f"initialized parameters from step {step} of {other.directory}")
         return params

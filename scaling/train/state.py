@@ -45,9 +45,20 @@ def abstract_state(config: Config, tx: optax.GradientTransformation) -> TrainSta
     return jax.eval_shape(lambda r: nn.unbox(_init_boxed(config, tx, r)), jax.random.key(0))
 
 
-def init_state(config: Config, tx: optax.GradientTransformation, mesh, rng: jax.Array):
-    """Create the state directly in its sharded layout: jit the init with out_shardings."""
+def sharded_abstract_state(config: Config, tx: optax.GradientTransformation, mesh):
+    """(target, shardings): the state's ShapeDtypeStructs carrying their shardings on `mesh`,
+    for restoring onto the current mesh and for ahead-of-time compilation."""
     shardings = state_shardings(config, tx, mesh)
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract_state(config, tx), shardings)
+    return target, shardings
+
+
+def init_state(config: Config, tx: optax.GradientTransformation, mesh, rng: jax.Array,
+               shardings=None):
+    """Create the state directly in its sharded layout: jit the init with out_shardings
+    (`shardings` from `state_shardings`, computed here when not given)."""
+    shardings = shardings or state_shardings(config, tx, mesh)
     init = jax.jit(lambda r: nn.unbox(_init_boxed(config, tx, r)), out_shardings=shardings)
     with sharding.axis_rules():
         return init(rng), shardings
