@@ -25,7 +25,6 @@ import contextlib
 import glob
 import hashlib
 import io
-import json
 import os
 import shutil
 import sys
@@ -38,6 +37,7 @@ import tensorflow_datasets as tfds
 
 from scaling.data import cache
 from scaling.errors import DataError
+from scaling.jsonl import jsonl_objects
 
 SPLITS = ("train", "validation")
 VALIDATION_PER_MILLE = 30  # ~3% of documents
@@ -224,14 +224,9 @@ def _jsonl_documents(
 ) -> Callable[[], Iterator[tuple[str, str]]]:
     def documents():
         for path, rel in files:
-            for lineno, line in enumerate(_read_utf8(path).splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                text = record.get(field) if isinstance(record, dict) else None
+            records = jsonl_objects(_read_utf8(path), lambda n, p=path: f"{p}:{n}", DataError)
+            for lineno, record in records:
+                text = record.get(field)
                 if not isinstance(text, str):
                     raise DataError(
                         f"{path}:{lineno}: no string field {field!r}; set data.text_field to "

@@ -9,11 +9,11 @@ or are built from the run's own validation text, so evaluation needs no download
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 
 from scaling.errors import UserError
+from scaling.jsonl import jsonl_objects
 
 
 @dataclass(frozen=True)
@@ -52,18 +52,13 @@ def jsonl_task(path: str, n_demos: int = 16) -> Task:
     examples left to score, otherwise demonstrations come from the other examples."""
     try:
         with open(path, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
+            text = f.read()
     except FileNotFoundError:
         raise UserError(f"task file {path} does not exist") from None
     except UnicodeDecodeError:
         raise UserError(f"task file {path} is not UTF-8 text") from None
-    examples = []
-    for i, line in enumerate(lines, start=1):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-        examples.append(_example(obj, f"{path}:{i}"))
+    examples = [_example(obj, f"{path}:{n}")
+                for n, obj in jsonl_objects(text, lambda n: f"{path}:{n}", UserError)]
     if len(examples) < 2:
         raise UserError(f"task file {path} needs at least 2 examples, found {len(examples)}")
     k = n_demos if len(examples) > 2 * n_demos else 0

@@ -8,7 +8,6 @@ Every problem is a UserError naming the file, the line and the column.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import UserError
+from scaling.jsonl import jsonl_objects
 
 
 class ResultsError(UserError, ValueError):
@@ -61,18 +61,7 @@ def _read_rows(path: str) -> list[tuple[int, dict]]:
 
 
 def _jsonl_rows(path: str, text: str) -> list[tuple[int, dict]]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{path} line {number}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise ResultsError(f"{path} line {number}: expected a JSON object per line")
-        rows.append((number, row))
-    return rows
+    return list(jsonl_objects(text, lambda n: f"{path} line {n}", ResultsError))
 
 
 def _column(path: str, rows: list[tuple[int, dict]], name: str, flag: str) -> np.ndarray:
