@@ -8,6 +8,7 @@ import random
 import jax
 import numpy as np
 import pytest
+from helpers import word_corpus
 
 from scaling.checkpoint import Checkpoints, checkpoint_dir
 from scaling.cli import main
@@ -25,11 +26,7 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda".split(
 def corpus(tmp_path_factory):
     """(--set overrides pointing at a small text corpus, the directory)."""
     root = tmp_path_factory.mktemp("fault")
-    rng = random.Random(1)
-    for i in range(5):
-        lines = (" ".join(rng.choice(WORDS) for _ in range(10)) for _ in range(200))
-        (root / f"doc{i}.txt").write_text("\n".join(lines), encoding="utf-8")
-    return [f"data.source=text:{root}/doc*.txt", f"data.cache_dir={root / 'cache'}"], root
+    return word_corpus(root, 5, seed=1, words=WORDS), root
 
 
 def train_args(workdir, sets):

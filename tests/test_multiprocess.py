@@ -5,8 +5,6 @@ fast instead of hanging."""
 
 import importlib.util
 import json
-import os
-import random
 import signal
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import subprocess_env, word_corpus
 
 from scaling.checkpoint import Checkpoints, checkpoint_dir
 
@@ -36,16 +35,8 @@ WORDS = "one two three four five six seven eight nine ten eleven twelve".split()
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("multiprocess")
-    rng = random.Random(3)
-    for i in range(6):
-        lines = (" ".join(rng.choice(WORDS) for _ in range(10)) for _ in range(200))
-        (root / f"doc{i}.txt").write_text("\n".join(lines), encoding="utf-8")
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    sets = [f"data.source=text:{root}/doc*.txt", f"data.cache_dir={root / 'cache'}"]
-    return root, env, sets
+    sets = word_corpus(root, 6, seed=3, words=WORDS)
+    return root, subprocess_env(root), sets
 
 
 def start_pair(setup, workdir, *extra, heartbeat_s=10):

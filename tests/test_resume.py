@@ -8,7 +8,6 @@ warmup-cosine formula written out by hand (the learning rate after a resume with
 import json
 import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from helpers import subprocess_env, word_corpus
 
 from scaling.checkpoint import Checkpoints, checkpoint_dir
 
@@ -36,16 +36,8 @@ def env(tmp_path_factory):
     """A small text corpus, a data cache and a shared XLA compilation cache for the
     subprocesses (the second compile of the same step is a cache hit)."""
     root = tmp_path_factory.mktemp("resume")
-    rng = random.Random(0)
-    for i in range(6):
-        lines = (" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(300))
-        (root / f"doc{i}.txt").write_text("\n".join(lines), encoding="utf-8")
-    proc_env = dict(os.environ, JAX_PLATFORMS="cpu",
-                    XLA_FLAGS="--xla_force_host_platform_device_count=8",
-                    JAX_COMPILATION_CACHE_DIR=str(root / "xla_cache"),
-                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    sets = [f"data.source=text:{root}/doc*.txt", f"data.cache_dir={root / 'cache'}"]
+    sets = word_corpus(root, 6, seed=0, words=WORDS, lines=300, per_line=12)
+    proc_env = subprocess_env(root, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     return {"root": root, "env": proc_env, "sets": sets}
 
 
