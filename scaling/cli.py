@@ -35,9 +35,12 @@ def _load_config(args):
 
 def _host_devices(n: int | None) -> None:
     """Simulate n CPU devices; must run before JAX initializes its backends."""
-    if n:
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    if n is None:
+        return
+    if n < 1:
+        raise UserError(f"--host-devices {n}: expected a positive number of devices")
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
 def cmd_train(args) -> int:

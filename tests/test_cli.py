@@ -29,6 +29,9 @@ def run_cli(args, capsys):
      "at most one may be -1"),
     (["params", "--config", "gpt-tiny", "--set", "train.microbatches=5"], "does not divide"),
     (["params"], "the following arguments are required: --config"),
+    (["--host-devices", "-3", "params", "--config", "gpt-tiny"], "--host-devices -3"),
+    (["eval", "--workdir", "x", "--tasks", "next_line", "--shots", "a"], "--shots 'a'"),
+    (["bench", "compile", "--config", "gpt-tiny"], "needs --topology"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle, capsys):

@@ -57,6 +57,7 @@ def test_sampling_rules():
     key = jax.random.key(3)
     assert int(sample(logits, key, 0.0, 0)[0]) == 1  # greedy
     assert int(sample(logits, key, 1.0, 1)[0]) == 1  # top-1 is greedy
+    assert int(sample(logits, key, 1e-6, 1000)[0]) == 1  # top_k beyond the vocabulary: all
     draws = {int(sample(logits, jax.random.key(s), 1.0, 2)[0]) for s in range(50)}
     assert draws == {1, 3}  # top-2 only ever picks the two largest
     ids, params = setup(MODEL, T=4)

@@ -35,6 +35,7 @@ def sample(logits: jax.Array, key: jax.Array, temperature: float, top_k: int) ->
     if temperature == 0.0:
         return jnp.argmax(logits, axis=-1)  # [B]
     logits = logits / temperature
+    top_k = min(top_k, logits.shape[-1])
     if top_k:
         kth = jnp.sort(logits, axis=-1)[:, -top_k][:, None]  # [B, 1]
         logits = jnp.where(logits < kth, -jnp.inf, logits)
