@@ -82,15 +82,9 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
 
 def bench_data(config: Config, steps: int = 20) -> int:
     """Print input-pipeline tokens/s next to the tokens/s one training step consumes."""
-    from scaling.data import load_lm_data
+    from scaling.data import measure_throughput
 
-    data = load_lm_data(config)
-    it = data.iterator(0)
-    next(it)  # first batch pays for opening files
-    t = time.perf_counter()
-    for _ in range(steps):
-        next(it)
-    pipe = steps * config.train.global_batch * config.seq_len / (time.perf_counter() - t)
+    pipe = measure_throughput(config, steps)
     timing = time_train_steps(config, steps=max(3, steps // 4), warmup=1)
     train = config.train.global_batch * config.seq_len / timing["step_s"]
     print(f"preset {config.name}, data {config.data.source}: pipeline {pipe:,.0f} tokens/s; "
