@@ -2,7 +2,8 @@
 
 `scaling bench compile --config gpt3-175b --topology v5p:8x8x8` lowers and compiles the real
 train step for that slice (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
-memory, so an out-of-memory layout is caught before a pod is rented.
+memory, so an out-of-memory layout is caught before a pod is rented. Without `--topology`
+it compiles for this host's devices. Any family: the batch comes from its objective's schema.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 
 from scaling import sharding
 from scaling.config import Config
 from scaling.errors import UserError
+from scaling.families import objective_of
+from scaling.families.schema import abstract_batch
+from scaling.platform import resolve
+from scaling.validate import validate
 
 # HBM per chip (GiB), matched against device_kind (lower-cased).
 HBM_GIB = (("v6", 32), ("v5p", 95), ("v5 lite", 16), ("v5e", 16), ("v5", 95), ("v4", 32))
@@ -41,29 +45,40 @@ def hbm_bytes(device) -> float | None:
     return None
 
 
-def compile_for(config: Config, devices):
-    """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
+def lower_for(config: Config, devices):
+    """(lowered train step, mesh, resolved config) of `config` on `devices`, abstract:
+    nothing is allocated. `auto` dtype and attention are resolved for the devices' platform
+    (a TPU topology gets bfloat16 even when this host is a CPU)."""
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
+    config = resolve(validate(config), devices)
     mesh = sharding.make_mesh(config.mesh, devices, config=config)
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = sharded_abstract_state(config, tx, mesh)
-    B, T = config.train.global_batch, config.seq_len
-    bsh = sharding.batch_sharding(mesh, 1)
-    batch = {k: jax.ShapeDtypeStruct((B, T), dt, sharding=bsh) for k, dt in (
-        ("inputs", jnp.int32), ("targets", jnp.int32), ("positions", jnp.int32),
-        ("segment_ids", jnp.int32), ("weights", jnp.float32))}
+    fields = objective_of(config).fields
+    shs = sharding.batch_shardings(fields, mesh)
+    batch = {name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shs[name]) for name, a in
+             abstract_batch(fields, config.train.global_batch, config.seq_len).items()}
     key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sharding.replicated(mesh))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
-    return train_fn.lower(state, batch, key).compile(), mesh
+    return train_fn.lower(state, batch, key), mesh, config
 
 
-def bench_compile(config: Config, topology: str) -> int:
-    """Print per-device memory of the train step compiled for `topology`."""
-    devices = topology_devices(topology)
-    compiled, mesh = compile_for(config, devices)
+def compile_for(config: Config, devices):
+    """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
+    lowered, mesh, _ = lower_for(config, devices)
+    return lowered.compile(), mesh
+
+
+def bench_compile(config: Config, topology: str | None) -> int:
+    """Print per-device memory of the train step compiled for `topology` (a TPU slice), or
+    for this host's devices when `topology` is None."""
+    devices = topology_devices(topology) if topology else jax.devices()
+    lowered, mesh, resolved = lower_for(config, devices)
+    compiled = lowered.compile()
+    topology = topology or f"this host ({jax.default_backend()})"
     mem = compiled.memory_analysis()
     gib = 2**30
     args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
@@ -72,7 +87,8 @@ def bench_compile(config: Config, topology: str) -> int:
     cap = hbm_bytes(devices[0])
     print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
-          f"{config.model.remat}")
+          f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
+          f"{resolved.model.attention}")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
     if cap:

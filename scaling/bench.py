@@ -1,7 +1,8 @@
 """`scaling bench`: training-step and input-pipeline throughput (never run in CI).
 
-The train benchmark feeds synthetic uniform-random tokens so it needs no dataset (and runs on
-accelerator images without tfds/grain); it measures the compiled step alone.
+The train benchmark feeds a synthetic batch built from the objective's schema (uniform-random
+tokens) so it needs no dataset (and runs on accelerator images without tfds/grain); it
+measures the compiled step alone, for any family.
 """
 
 from __future__ import annotations
@@ -13,18 +14,12 @@ import numpy as np
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.laws.accounting import flops_per_token
+from scaling.errors import UserError
+from scaling.families import flops_per_token, objective_of
+from scaling.families.schema import synthetic_batch
 from scaling.metrics import device_peak_flops, host_matmul_flops
-from scaling.models.layers import dtype_of
-
-
-def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
-    """One global batch of random tokens, full-length single-document rows."""
-    B, T, V = config.train.global_batch, config.seq_len, config.model.vocab_size
-    ids = rng.integers(0, V, (B, T + 1), dtype=np.int32)
-    return {"inputs": ids[:, :-1], "targets": ids[:, 1:],
-            "positions": np.broadcast_to(np.arange(T, dtype=np.int32), (B, T)).copy(),
-            "segment_ids": np.ones((B, T), np.int32), "weights": np.ones((B, T), np.float32)}
+from scaling.platform import resolve
+from scaling.validate import validate
 
 
 def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
@@ -34,11 +29,14 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
     from scaling.train.step import compile_steps
 
     mesh = sharding.make_mesh(config.mesh, config=config)
+    config = resolve(config, mesh.devices.flat)
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
-    batch = jax.device_put(synthetic_batch(config, np.random.default_rng(0)),
-                           sharding.batch_sharding(mesh, 1))
+    fields = objective_of(config).fields
+    batch = synthetic_batch(fields, config.train.global_batch, config.seq_len,
+                            config.model.vocab_size, np.random.default_rng(0))
+    batch = jax.device_put(batch, sharding.batch_shardings(fields, mesh))
     key = jax.random.key(1)
     t = time.perf_counter()
     state, m = train_fn(state, batch, key)
@@ -52,12 +50,18 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
         state, m = train_fn(state, batch, key)
     jax.block_until_ready(m)
     step_s = (time.perf_counter() - t) / steps
-    return {"compile_s": compile_s, "step_s": step_s, "loss": float(m["loss"])}
+    return {"compile_s": compile_s, "step_s": step_s, "loss": float(m["loss"]),
+            "config": config}
 
 
 def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
-    """Print tokens/s, achieved FLOP/s and MFU of the train step for `config`."""
-    timing = time_train_steps(config, steps, warmup)
+    """Print tokens/s, achieved FLOP/s and MFU of the train step for `config` (any family:
+    the batch is synthetic, from its objective's schema)."""
+    if steps < 1 or warmup < 0:
+        raise UserError(f"--steps {steps} --warmup {warmup}: need at least one timed step and "
+                        f"a non-negative warmup")
+    timing = time_train_steps(validate(config), steps, warmup)
+    resolved = timing["config"]
     tokens = config.train.global_batch * config.seq_len
     tps = tokens / timing["step_s"]
     fpt = flops_per_token(config.model, config.seq_len)["total"]
@@ -65,11 +69,11 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
     dev = jax.devices()[0]
     peak = device_peak_flops(dev)
     print(f"preset {config.name}: batch {config.train.global_batch} x {config.seq_len} tokens, "
-          f"dtype {dtype_of(config.model).name}, attention {config.model.attention}, remat "
+          f"dtype {resolved.model.dtype}, attention {resolved.model.attention}, remat "
           f"{config.model.remat}, on {jax.device_count()} x {dev.device_kind}")
     print(f"compile {timing['compile_s']:.1f} s; step {timing['step_s'] * 1e3:.1f} ms; "
           f"{tps:,.0f} tokens/s; {achieved / 1e12:.3f} TFLOP/s achieved "
-          f"({fpt:.4g} FLOP/token: 6N + causal-halved attention)")
+          f"({fpt:.4g} FLOP/token: 6N + attention, causal layers halved)")
     if peak is not None:
         print(f"MFU {achieved / (peak * jax.device_count()):.1%} of {peak / 1e12:.0f} TFLOP/s "
               f"bf16 peak per device")
@@ -82,9 +86,9 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
 
 def bench_data(config: Config, steps: int = 20) -> int:
     """Print input-pipeline tokens/s next to the tokens/s one training step consumes."""
-    from scaling.data import measure_throughput
+    from scaling.data.bench import measure_throughput
 
-    pipe = measure_throughput(config, steps)
+    pipe = measure_throughput(objective_of(config).load_data(config), steps)
     timing = time_train_steps(config, steps=max(3, steps // 4), warmup=1)
     train = config.train.global_batch * config.seq_len / timing["step_s"]
     print(f"preset {config.name}, data {config.data.source}: pipeline {pipe:,.0f} tokens/s; "

@@ -1,4 +1,4 @@
-"""Checkpoints: an orbax CheckpointManager under `<workdir>/checkpoints` (RELIABILITY.md).
+"""Checkpoints: an orbax CheckpointManager under `<workdir>/checkpoints` (docs/reliability.md).
 
 One step directory holds four items:
   state   the TrainState arrays (step, params, opt_state, skipped), each process its shards

@@ -25,7 +25,9 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_config(args):
-    from scaling.config import apply_overrides, get_preset, validate
+    from scaling.config import apply_overrides
+    from scaling.presets import get_preset
+    from scaling.validate import validate
 
     config = apply_overrides(get_preset(args.config), args.set)
     if getattr(args, "data", None):
@@ -70,7 +72,7 @@ def cmd_params(args) -> int:
     from scaling.params import count_params
 
     config = _load_config(args)
-    counts = count_params(config.model)
+    counts = count_params(config)
     if args.json:
         print(json.dumps({"preset": config.name, **counts}))
     else:
@@ -91,8 +93,6 @@ def cmd_bench(args) -> int:
     if args.what == "compile":
         from scaling.aot import bench_compile
 
-        if not args.topology:
-            raise UserError("bench compile needs --topology, e.g. --topology v5p:8x8x8")
         return bench_compile(_load_config(args), args.topology)
     raise UserError(f"unknown benchmark {args.what!r}")
 
@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
     p.add_argument("--topology", default=None,
-                   help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu])")
+                   help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
+                        "default: this host's devices")
     p.set_defaults(fn=cmd_bench)
 
     _add_laws_commands(sub)

@@ -1,14 +1,17 @@
 """Typed, frozen run configuration: dataclasses, the presets registry, `--set` overrides, checks.
 
 One `Config` flows into every module; layers receive only the fields they need. Derived
-quantities (head width, non-embedding parameters, ...) are computed, never stored twice.
+quantities (head width, the parsed data spec, ...) are computed, never stored twice.
+
+This module holds only the types and their parsing. Presets live in scaling/presets/, the
+checks that read the families, objectives and layer tables in scaling/validate.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 
@@ -23,7 +26,7 @@ class ConfigError(UserError, ValueError):
 class ModelConfig:
     """Shape and behaviour of one Transformer-family model."""
 
-    family: str = "gpt"  # gpt | bert | encdec
+    family: str = "gpt"  # a registered family: gpt | bert | encdec (scaling/families/)
     vocab_size: int = 50257
     n_layers: int = 12  # encoder layers for encdec, all layers otherwise
     n_decoder_layers: int = 0  # encdec only
@@ -83,6 +86,14 @@ class DataConfig:
     target_field: str = ""  # seq2seq target field; "" = inferred
     label_field: str = "label"  # classification label field
 
+    @functools.cached_property
+    def spec(self):
+        """`source` parsed once into a typed DataSpec (scaling/data/spec.py); a bad spec
+        raises a ConfigError naming it."""
+        from scaling.data.spec import parse_spec
+
+        return parse_spec(self.source)
+
 
 @dataclass(frozen=True)
 class MeshConfig:
@@ -113,6 +124,7 @@ class TrainConfig:
     """The training loop: batch geometry, length, logging and evaluation cadence."""
 
     steps: int = 1000
+    objective: str = ""  # a registered objective (scaling/families/); "" = the family's default
     global_batch: int = 32  # sequences per optimizer step, over all devices
     seq_len: int = 0  # 0 = the model's max_len
     microbatches: int = 1  # gradient accumulation: global_batch is split into this many
@@ -149,45 +161,21 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------------
-# Presets: functions in configs/<family>.py registered by name.
-
-_PRESETS: dict[str, typing.Callable[[], Config]] = {}
-
-
-def register(name: str):
-    """Decorator: register a zero-argument function returning a `Config` as preset `name`."""
-
-    def wrap(fn):
-        _PRESETS[name] = fn
-        return fn
-
-    return wrap
-
-
-def preset_names() -> list[str]:
-    _load_presets()
-    return sorted(_PRESETS)
-
-
-def _load_presets() -> None:
-    import configs  # noqa: F401  (importing registers every family's presets)
-
-
-def get_preset(name: str) -> Config:
-    """The preset called `name`, or a ConfigError listing the known names."""
-    _load_presets()
-    if name not in _PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
-    return dataclasses.replace(_PRESETS[name](), name=name)
-
-
-# ---------------------------------------------------------------------------------------------
 # Overrides: `--set model.d_model=256 --set train.steps=10`.
+
+_SECTIONS = {"model": ModelConfig, "data": DataConfig, "mesh": MeshConfig,
+             "optim": OptimConfig, "train": TrainConfig}
+
+
+def field_types(cls) -> dict[str, type]:
+    """The resolved annotation of every field of dataclass `cls` (no `eval` of strings)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def _parse_value(key: str, raw: str, typ) -> object:
-    if isinstance(typ, str):
-        typ = eval(typ, vars(typing) | {"types": types})  # annotations are strings here
+    """`raw` (command-line text) as a value of `typ`; only bool, int, float and str fields
+    exist in the config, and a field of any other type is a programming error."""
     try:
         if typ is bool:
             low = raw.strip().lower()
@@ -203,10 +191,24 @@ def _parse_value(key: str, raw: str, typ) -> object:
             return int(value)
         if typ is float:
             return float(raw)
-        return str(raw)
-    except ValueError:
-        name = getattr(typ, "__name__", str(typ))
-        raise ConfigError(f"--set {key}={raw}: expected a value of type {name}") from None
+        if typ is str:
+            return str(raw)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}") from None
+    raise TypeError(f"config field {key} has unsupported type {typ!r}; config fields are "
+                    f"bool, int, float or str")
+
+
+def _check_value(key: str, value, typ, where: str) -> object:
+    """A value read from JSON, checked against the field's type (ints are accepted where a
+    float is expected; bools are not ints here)."""
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (bool, int, float, str) and type(value) is typ:
+        return value
+    if typ not in (bool, int, float, str):
+        raise TypeError(f"config field {key} has unsupported type {typ!r}")
+    raise ConfigError(f"{where}: {key}={value!r} is not a {typ.__name__}")
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
@@ -221,10 +223,10 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
 
 
 def _replace_path(obj, parts: list[str], raw: str, key: str):
-    fields = {f.name: f for f in dataclasses.fields(obj)}
+    types_ = field_types(type(obj))
     head = parts[0]
-    if head not in fields:
-        known = ", ".join(sorted(fields))
+    if head not in types_:
+        known = ", ".join(sorted(types_))
         raise ConfigError(f"--set {key}: unknown key {head!r} (known here: {known})")
     current = getattr(obj, head)
     if dataclasses.is_dataclass(current):
@@ -233,96 +235,40 @@ def _replace_path(obj, parts: list[str], raw: str, key: str):
         return dataclasses.replace(obj, **{head: _replace_path(current, parts[1:], raw, key)})
     if len(parts) > 1:
         raise ConfigError(f"--set {key}: {head!r} is a value, not a section")
-    return dataclasses.replace(obj, **{head: _parse_value(key, raw, fields[head].type)})
+    return dataclasses.replace(obj, **{head: _parse_value(key, raw, types_[head])})
 
 
-def from_dict(d: dict) -> Config:
-    """Rebuild a Config from `to_dict()` output (e.g. a run directory's config.json)."""
-    sections = {f.name: f for f in dataclasses.fields(Config)}
+def from_dict(d: dict, where: str = "config.json") -> Config:
+    """Rebuild a Config from `to_dict()` output (e.g. a run directory's config.json); unknown
+    keys and values of the wrong type raise ConfigError naming `where`."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a JSON object, found {type(d).__name__}")
     kwargs = {}
     for name, value in d.items():
-        if name not in sections:
-            raise ConfigError(f"config.json: unknown key {name!r}")
-        if isinstance(value, dict):
-            cls = {"model": ModelConfig, "data": DataConfig, "mesh": MeshConfig,
-                   "optim": OptimConfig, "train": TrainConfig}[name]
-            known = {f.name for f in dataclasses.fields(cls)}
-            unknown = set(value) - known
-            if unknown:
-                raise ConfigError(f"config.json: unknown key {name}.{sorted(unknown)[0]}")
-            value = cls(**value)
-        kwargs[name] = value
+        if name == "name":
+            kwargs[name] = _check_value(name, value, str, where)
+            continue
+        if name not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown key {name!r}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {name} must be an object of settings")
+        cls = _SECTIONS[name]
+        types_ = field_types(cls)
+        unknown = set(value) - set(types_)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {name}.{sorted(unknown)[0]}")
+        kwargs[name] = cls(**{k: _check_value(f"{name}.{k}", v, types_[k], where)
+                              for k, v in value.items()})
     return Config(**kwargs)
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation: everything that can be checked before any device work starts.
-
-_CHOICES = {
-    "model.family": ("gpt", "bert", "encdec"),
-    "model.pos_emb": ("learned", "sinusoidal"),
-    "model.norm": ("pre", "post"),
-    "model.activation": ("gelu", "relu"),
-    "model.remat": ("none", "full", "dots", "dots_no_batch"),
-    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
-    "model.attention": ("xla", "cudnn", "auto"),
-    "data.tokenizer_type": ("bpe", "unigram"),
-}
+def _check_field_types() -> None:
+    """Every setting is a bool, int, float or str (what `--set` and config.json can carry);
+    a field of another type is a programming error caught at import."""
+    for section, cls in _SECTIONS.items():
+        for name, typ in field_types(cls).items():
+            if typ not in (bool, int, float, str):
+                raise TypeError(f"config field {section}.{name} has unsupported type {typ!r}")
 
 
-def validate(config: Config) -> Config:
-    """Raise ConfigError naming the first inconsistent value; return the config unchanged."""
-    m, t, o = config.model, config.train, config.optim
-    for key, choices in _CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value not in choices:
-            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(choices)}")
-    positive = {
-        "model.vocab_size": m.vocab_size, "model.n_layers": m.n_layers,
-        "model.d_model": m.d_model, "model.n_heads": m.n_heads, "model.d_ff": m.d_ff,
-        "model.max_len": m.max_len, "train.steps": t.steps, "train.global_batch": t.global_batch,
-        "train.microbatches": t.microbatches, "train.log_every": t.log_every,
-        "train.eval_every": t.eval_every, "train.eval_batches": t.eval_batches,
-        "train.checkpoint_every": t.checkpoint_every, "train.keep_last": t.keep_last,
-        "train.max_nonfinite": t.max_nonfinite,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key}={value}: must be a positive integer")
-    if m.d_model % m.n_heads:
-        raise ConfigError(
-            f"model.n_heads={m.n_heads} does not divide model.d_model={m.d_model}; "
-            f"choose heads so that d_model / heads is a whole head width"
-        )
-    if t.keep_period < 0:
-        raise ConfigError(f"train.keep_period={t.keep_period}: must be >= 0 (0 = none)")
-    if m.mup_base_width < 0 or (m.mup_base_width and m.family != "gpt"):
-        raise ConfigError(f"model.mup_base_width={m.mup_base_width}: μP is a non-negative "
-                          f"width and is implemented for the gpt family")
-    if m.family == "encdec" and m.n_decoder_layers <= 0:
-        raise ConfigError("model.n_decoder_layers must be positive for the encdec family")
-    if m.local_window < 0 or m.local_every < 1:
-        raise ConfigError("model.local_window must be >= 0 and model.local_every >= 1")
-    if not 0.0 <= m.dropout < 1.0 or not 0.0 <= m.attn_dropout < 1.0:
-        raise ConfigError("model.dropout and model.attn_dropout must lie in [0, 1)")
-    if t.seq_len < 0 or config.seq_len > m.max_len:
-        raise ConfigError(
-            f"train.seq_len={t.seq_len} exceeds model.max_len={m.max_len} (or is negative)"
-        )
-    if t.global_batch % t.microbatches:
-        raise ConfigError(
-            f"train.microbatches={t.microbatches} does not divide "
-            f"train.global_batch={t.global_batch}"
-        )
-    if o.lr <= 0 or o.warmup_steps < 0 or not 0 <= o.min_lr_ratio <= 1:
-        raise ConfigError("optim.lr must be > 0, warmup_steps >= 0, min_lr_ratio in [0, 1]")
-    if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
-        raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
-    sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-    if sum(s == -1 for s in sizes) > 1 or any(s == 0 or s < -1 for s in sizes):
-        raise ConfigError(
-            f"mesh sizes data={sizes[0]} fsdp={sizes[1]} tensor={sizes[2]}: each must be "
-            f"positive, and at most one may be -1"
-        )
-    return config
+_check_field_types()

@@ -1,7 +1,7 @@
 """Throughput, model FLOPs utilization, and the run directory's metrics writers.
 
 MFU = achieved model FLOP/s ÷ dense bf16 peak of the devices (PaLM App. B convention, with
-FLOPs per token from scaling/laws/accounting.py: 6·N matmul + the causal-halved attention
+FLOPs per token from scaling/accounting.py: 6·N matmul + the causal-halved attention
 term). On CPU there is no published peak: we report achieved FLOP/s and its ratio to a large
 float32 matmul measured on the same host.
 """

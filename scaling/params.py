@@ -7,26 +7,31 @@ import math
 import jax
 from flax import linen as nn
 
-from scaling.config import ModelConfig
-from scaling.models import family
+from scaling.config import Config
+from scaling.families import family_of, objective_of
+from scaling.families.schema import dummy_batch
 
 EMBEDDING_TABLES = ("token_embed", "pos_embed", "type_embed")
 
 
-def abstract_params(model: ModelConfig) -> dict:
-    """ShapeDtypeStructs of the parameters of `model`."""
-    fam = family(model)
-    batch = fam.dummy_batch(model, 1, 8)
+def abstract_params(config: Config) -> dict:
+    """ShapeDtypeStructs of the parameters of `config`'s model (a run Config, or a
+    ModelConfig, whose family's default objective then gives the init batch)."""
+    if not isinstance(config, Config):
+        config = Config(model=config)
+    family = family_of(config.model)
+    batch = dummy_batch(objective_of(config).fields, 1, 8)
     shapes = jax.eval_shape(
-        lambda r: fam.make_model(model).init(r, *fam.init_args(batch)), jax.random.key(0))
+        lambda r: family.make_model(config.model, "eval").init(r, *family.model_args(batch)),
+        jax.random.key(0))
     return nn.unbox(shapes)["params"]
 
 
-def count_params(model: ModelConfig) -> dict:
+def count_params(config) -> dict:
     """Total parameters and non-embedding parameters (Kaplan et al. 2020 §2.1: N excludes the
     token, position and segment tables; a tied LM head adds nothing)."""
     total = embedding = 0
-    for path, leaf in jax.tree_util.tree_leaves_with_path(abstract_params(model)):
+    for path, leaf in jax.tree_util.tree_leaves_with_path(abstract_params(config)):
         n = math.prod(leaf.shape)
         total += n
         if any(getattr(p, "key", None) in EMBEDDING_TABLES for p in path):

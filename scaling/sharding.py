@@ -94,6 +94,12 @@ def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(("data", "fsdp"), *([None] * (ndim - 1))))
 
 
+def batch_shardings(fields, mesh: Mesh) -> dict:
+    """name -> sharding for every field of a batch schema (scaling/families/registry.py):
+    rows over data × fsdp, whatever the field's rank."""
+    return {f.name: batch_sharding(mesh, f.rank) for f in fields}
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 

@@ -20,8 +20,9 @@ if nproc > 1:
                                initialization_timeout=60)
 
 from scaling import sharding  # noqa: E402
-from scaling.config import MeshConfig, apply_overrides, get_preset  # noqa: E402
+from scaling.config import MeshConfig, apply_overrides  # noqa: E402
 from scaling.data import load_lm_data  # noqa: E402
+from scaling.presets import get_preset  # noqa: E402
 from scaling.train.loop import global_batch  # noqa: E402
 
 config = apply_overrides(get_preset("gpt-tiny"), [

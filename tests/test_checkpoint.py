@@ -1,6 +1,6 @@
 """scaling/checkpoint.py: retention, reshard on restore, refusal of a changed model and of
 non-finite values, resume metadata, kill -9 during async saves, unwritable or full
-directories (RELIABILITY.md tests 2, 3, 5, 6, 8)."""
+directories (docs/reliability.md tests 2, 3, 5, 6, 8)."""
 
 import dataclasses
 import json
@@ -65,7 +65,7 @@ def trained_state(config):
 def eval_loss(config, mesh, params) -> float:
     tx = make_optimizer(config.optim, config.train.steps)
     _, eval_fn = compile_steps(config, tx, mesh, state_shardings(config, tx, mesh))
-    total, weight = eval_fn(params, jax.device_put(batch(config),
+    total, weight, _ = eval_fn(params, jax.device_put(batch(config),
                                                    sharding.batch_sharding(mesh, 1)))
     return float(total / weight)
 

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from scaling.cli import main
-from scaling.config import ConfigError, apply_overrides, get_preset, validate
+from scaling.config import ConfigError, apply_overrides
+from scaling.presets import get_preset
+from scaling.validate import validate
 
 
 def run_cli(args, capsys):

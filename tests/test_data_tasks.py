@@ -1,4 +1,5 @@
-"""seq2seq and classification pipelines, family dispatch and the throughput probe."""
+"""seq2seq and classification pipelines, dispatch through the objective registry and the
+throughput probe."""
 
 import numpy as np
 import pytest
@@ -12,13 +13,14 @@ from scaling.data import (
     MLMData,
     Seq2SeqData,
     load_classification_data,
-    load_data,
     load_seq2seq_data,
     measure_throughput,
 )
 from scaling.data.classify import classification_batch
 from scaling.data.seq2seq import seq2seq_batch, seq2seq_fields
+from scaling.data.spec import parse_spec
 from scaling.errors import DataError
+from scaling.families import objective_of
 
 PAIRS = [(f"hello number {i}", f"hallo nummer {i}") for i in range(40)]
 
@@ -80,10 +82,10 @@ def test_classification_batch_hand_example():
 
 
 def test_seq2seq_fields_follow_the_translation_config_name():
-    assert seq2seq_fields("tfds:wmt14_translate/de-en", "", "") == ("en", "de")
-    assert seq2seq_fields("jsonl:x", "src", "tgt") == ("src", "tgt")
+    assert seq2seq_fields(parse_spec("tfds:wmt14_translate/de-en"), "", "") == ("en", "de")
+    assert seq2seq_fields(parse_spec("jsonl:x"), "src", "tgt") == ("src", "tgt")
     with pytest.raises(DataError, match="set both data.input_field and data.target_field"):
-        seq2seq_fields("jsonl:x", "", "")
+        seq2seq_fields(parse_spec("jsonl:x"), "", "")
 
 
 def test_seq2seq_data_from_a_prepared_translation_dataset(tmp_path):
@@ -119,6 +121,11 @@ def test_classification_data_from_mocked_tfds(tmp_path):
     assert (b["inputs"][:, 0] == data.tokenizer.cls_id).all()
 
 
+def load_data(config, **kwargs):
+    """The run's pipeline, as the trainer picks it: through the objective registry."""
+    return objective_of(config).load_data(config, **kwargs)
+
+
 def test_load_data_dispatches_on_family_and_throughput_is_positive(tmp_path):
     for i in range(4):
         (tmp_path / f"f{i}.txt").write_text(f"text file {i}\n" * 40)
@@ -127,4 +134,4 @@ def test_load_data_dispatches_on_family_and_throughput_is_positive(tmp_path):
                                 process_count=1), LMData)
     assert isinstance(load_data(make_config(tmp_path, source, family="bert"), process_index=0,
                                 process_count=1), MLMData)
-    assert measure_throughput(make_config(tmp_path, source), steps=3) > 0
+    assert measure_throughput(load_data(make_config(tmp_path, source)), steps=3) > 0

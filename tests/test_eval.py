@@ -34,11 +34,11 @@ def test_scores_equal_direct_log_likelihood():
     model = ModelConfig(vocab_size=32, n_layers=1, d_model=16, n_heads=2, d_ff=32, max_len=8,
                         dropout=0.0, attn_dropout=0.0, dtype="float32")
     ids = jnp.zeros((1, 8), jnp.int32)
-    params = nn.unbox(gpt.make_model(model).init(jax.random.key(0), ids)["params"])
+    params = nn.unbox(gpt.GPT(model).init(jax.random.key(0), ids)["params"])
     prompt, choice = [2, 7, 9], [4, 5, 6]
     got = score(model, params, [pack_choice(prompt, choice, 8)])[0]
     seq = jnp.asarray([prompt + choice])  # [1, 6]
-    logits = np.asarray(gpt.make_model(model).apply({"params": params}, seq), np.float64)
+    logits = np.asarray(gpt.GPT(model).apply({"params": params}, seq), np.float64)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))  # [1, 6, V]
     expect = sum(logp[0, t - 1, seq[0, t]] for t in range(3, 6))  # choice tokens 3..5
     assert got == pytest.approx(expect, rel=1e-5)

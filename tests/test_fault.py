@@ -1,4 +1,4 @@
-"""Faults during training: non-finite steps are skipped, logged and bounded (RELIABILITY.md
+"""Faults during training: non-finite steps are skipped, logged and bounded (docs/reliability.md
 test 5); bad inputs end in one line and exit code 2 (test 9)."""
 
 import json

@@ -20,7 +20,7 @@ MODEL = ModelConfig(vocab_size=64, n_layers=3, d_model=32, n_heads=4, d_ff=64, m
 
 def setup(model, T=12):
     ids = jnp.asarray(np.random.default_rng(0).integers(0, 64, (2, T)), jnp.int32)
-    params = nn.unbox(gpt.make_model(model).init(jax.random.key(0), ids)["params"])
+    params = nn.unbox(gpt.GPT(model).init(jax.random.key(0), ids)["params"])
     return ids, params
 
 
@@ -30,8 +30,8 @@ def test_cached_decoding_equals_full_forward(scan):
     banded layers included."""
     model = dataclasses.replace(MODEL, scan_layers=scan)
     ids, params = setup(model)
-    full = gpt.make_model(model).apply({"params": params}, ids)  # [B, T, V]
-    dec = gpt.make_model(model, decode=True)
+    full = gpt.GPT(model).apply({"params": params}, ids)  # [B, T, V]
+    dec = gpt.GPT(model, decode=True)
     cache, outs = init_cache(model, 2), []
     for lo, hi in [(0, 5)] + [(t, t + 1) for t in range(5, 12)]:
         logits, state = dec.apply({"params": params, "cache": cache}, ids[:, lo:hi],
@@ -47,7 +47,7 @@ def test_greedy_generation_equals_naive_loop():
     got = generate(MODEL, params, ids, jax.random.key(0), new_tokens=8, temperature=0.0)
     seq = np.asarray(ids)
     for _ in range(8):  # recompute the whole sequence for every token: no cache
-        logits = gpt.make_model(MODEL).apply({"params": params}, jnp.asarray(seq))
+        logits = gpt.GPT(MODEL).apply({"params": params}, jnp.asarray(seq))
         seq = np.concatenate([seq, np.argmax(logits[:, -1], -1)[:, None]], axis=1)
     np.testing.assert_array_equal(np.asarray(got), seq[:, 4:])
 

@@ -67,12 +67,12 @@ def np_gpt(ids, params, m):
 def test_gpt_forward_matches_numpy(norm):
     m = dataclasses.replace(MODEL, norm=norm)
     ids = np.random.default_rng(0).integers(0, m.vocab_size, (2, 12)).astype(np.int32)
-    params = nn.unbox(gpt.make_model(m).init(jax.random.key(0), jnp.asarray(ids))["params"])
+    params = nn.unbox(gpt.GPT(m).init(jax.random.key(0), jnp.asarray(ids))["params"])
     # random biases and norm parameters, so that every term is exercised
     r = np.random.default_rng(1)
     params = jax.tree.map(lambda a: np.asarray(a, np.float64) + 0.1 * r.normal(size=a.shape),
                           params)
-    got = np.asarray(gpt.make_model(m).apply(
+    got = np.asarray(gpt.GPT(m).apply(
         {"params": jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)},
         jnp.asarray(ids)))
     for b in range(2):

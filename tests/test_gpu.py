@@ -39,7 +39,7 @@ def test_gpt_logits_equal_across_attention_paths():
     model = ModelConfig(vocab_size=512, n_layers=2, d_model=256, n_heads=4, d_ff=1024,
                         max_len=128, dtype="bfloat16", dropout=0.0, attn_dropout=0.0)
     ids = jax.random.randint(jax.random.key(0), (2, 128), 0, 512)
-    params = nn.unbox(gpt.make_model(model).init(jax.random.key(1), ids))
-    a = gpt.make_model(model, implementation="xla").apply(params, ids)
-    b = gpt.make_model(model, implementation="cudnn").apply(params, ids)
+    params = nn.unbox(gpt.GPT(model).init(jax.random.key(1), ids))
+    a = gpt.GPT(model, implementation="xla").apply(params, ids)
+    b = gpt.GPT(model, implementation="cudnn").apply(params, ids)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=5e-2, atol=5e-2)

@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from scaling.config import ModelConfig, get_preset
+from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.laws import accounting as acc
+from scaling.presets import get_preset
 
 
 def unpadded(preset):

@@ -11,6 +11,7 @@ import pytest
 from flax import linen as nn
 
 from scaling.config import ModelConfig
+from scaling.families import causal_lm
 from scaling.models import gpt
 
 SMALL = ModelConfig(vocab_size=64, n_layers=3, d_model=32, n_heads=4, d_ff=64, max_len=32,
@@ -19,13 +20,13 @@ SMALL = ModelConfig(vocab_size=64, n_layers=3, d_model=32, n_heads=4, d_ff=64, m
 
 def init(model, T=16, seed=0):
     ids = jnp.zeros((1, T), jnp.int32)
-    params = gpt.make_model(model).init(jax.random.key(seed), ids)["params"]
+    params = gpt.GPT(model).init(jax.random.key(seed), ids)["params"]
     return nn.unbox(params)
 
 
 @functools.cache
 def _apply(model):
-    return jax.jit(gpt.make_model(model).apply)
+    return jax.jit(gpt.GPT(model).apply)
 
 
 def logits(model, params, ids, positions=None, segments=None):
@@ -126,7 +127,12 @@ def test_remat_equals_no_remat(policy):
              "segment_ids": jnp.ones_like(ids), "weights": jnp.ones(ids.shape, jnp.float32)}
 
     def grads(model):
-        fn = jax.jit(jax.grad(lambda p: gpt.loss_terms(gpt.make_model(model), p, batch)[0]))
+        def loss(p):
+            logits = gpt.GPT(model).apply({"params": p}, batch["inputs"], batch["positions"],
+                                          batch["segment_ids"])
+            return causal_lm.loss(logits, batch).total
+
+        fn = jax.jit(jax.grad(loss))
         return fn(params)
 
     ref = grads(SMALL)

@@ -1,4 +1,4 @@
-"""Two processes × 4 CPU devices with jax.distributed on localhost (RELIABILITY.md tests 4
+"""Two processes × 4 CPU devices with jax.distributed on localhost (docs/reliability.md tests 4
 and 10): a SIGTERM to one process makes both save the same step and exit 0; the restarted
 pair continues exactly as an uninterrupted pair; a process that dies makes the other fail
 fast instead of hanging."""

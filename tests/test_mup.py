@@ -34,7 +34,7 @@ def coordinates(width: int, mup: bool, steps: int = 3) -> np.ndarray:
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
-    apply = jax.jit(lambda p, x: gpt.make_model(config.model).apply(
+    apply = jax.jit(lambda p, x: gpt.GPT(config.model).apply(
         {"params": p}, x, capture_intermediates=True))
     out = []
     for seed in SEEDS:

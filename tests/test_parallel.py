@@ -44,7 +44,7 @@ def loss_and_grads(config, layout):
 
     def fn(params, b):
         with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
-            total, weight, grads = grads_and_loss(config, params, b, jax.random.key(1))
+            total, weight, _, grads = grads_and_loss(config, params, b, jax.random.key(1))
         return total / weight, jax.tree.map(lambda g: g / weight, grads)
 
     b = jax.device_put(batch(config), sharding.batch_sharding(mesh, 1))

@@ -2,12 +2,12 @@
 
 import pytest
 
-from configs.gpt import GPT3_TABLE
-from scaling.config import get_preset, preset_names
 from scaling.laws.accounting import param_counts
 from scaling.params import count_params
+from scaling.presets import get_preset, preset_names
+from scaling.presets.gpt import GPT3_TABLE
 
-# (preset, published parameter count, relative tolerance from DESIGN.md)
+# (preset, published parameter count, relative tolerance from docs/design.md, "Presets")
 PUBLISHED = [
     # GPT-2: the released checkpoints' exact counts; within 0.5%.
     ("gpt2-small", 124_439_808, 0.005),

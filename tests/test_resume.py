@@ -1,4 +1,4 @@
-"""Resume through the real command line in new processes (RELIABILITY.md tests 1, 4, 6, 7).
+"""Resume through the real command line in new processes (docs/reliability.md tests 1, 4, 6, 7).
 
 Oracles: an uninterrupted run of the same config (bitwise-equal losses and parameters), the
 warmup-cosine formula written out by hand (the learning rate after a resume with a new
@@ -123,13 +123,14 @@ def test_data_position_is_part_of_the_checkpoint(env, resumed):
     """The saved iterator state names step 4; the batches it yields are the ones an
     uninterrupted iterator yields after 4 batches."""
     from scaling.cli import _load_config
-    from scaling.data import load_data
+    from scaling.families import objective_of
 
     ckpt = Checkpoints(checkpoint_dir(resumed), read_only=True)
     saved = ckpt.read_json(4, "data")
     assert saved["step"] == 4 and saved["global_batch"] == 16
     args = type("Args", (), {"config": "gpt-tiny", "set": env["sets"] + EXACT, "data": None})
-    data = load_data(_load_config(args))
+    config = _load_config(args)
+    data = objective_of(config).load_data(config)
     straight_it = data.iterator(0)
     for _ in range(4):
         next(straight_it)
@@ -151,7 +152,7 @@ def warmup_cosine(step, lr, total, warmup=2, floor=0.1):
 
 def test_sigterm_saves_at_the_next_step_and_exits_0(env):
     """SIGTERM mid-run: exit 0 with a checkpoint of the last finished step; the resume
-    continues there, with the learning rate of the *current* config (RELIABILITY.md 6)."""
+    continues there, with the learning rate of the *current* config (docs/reliability.md 6)."""
     workdir = env["root"] / "sigterm"
     sets = TINY + ["train.steps=100000", "train.checkpoint_every=100000", "train.global_batch=8"]
     proc = subprocess.Popen(command(env, workdir, sets), env=env["env"], text=True,

@@ -2,45 +2,29 @@
 
     data = load_lm_data(config)   # builds and caches what it needs, then returns LMData
     data.batch(step)              # this process's rows of global batch `step`
+
+Which loader a run uses is its objective's choice (scaling/families/). The names below are
+imported on first use, so `scaling.data.spec` and friends stay cheap to import (no TFDS,
+grain or SentencePiece until a pipeline is built).
 """
 
 from __future__ import annotations
 
-from scaling.data.api import (
-    load_classification_data,
-    load_data,
-    load_lm_data,
-    load_mlm_data,
-    load_seq2seq_data,
-)
-from scaling.data.bench import measure_throughput
-from scaling.data.classify import ClassificationData
-from scaling.data.loader import LMData, LMIterator
-from scaling.data.mlm import MLMData
-from scaling.data.seq2seq import Seq2SeqData
-from scaling.data.tokenizer import (
-    ByteTokenizer,
-    SentencePieceTokenizer,
-    Tokenizer,
-    check_tokenizer_hash,
-    padded_vocab_size,
-)
+_EXPORTS = {
+    "load_classification_data": "api", "load_lm_data": "api", "load_mlm_data": "api",
+    "load_seq2seq_data": "api", "open_corpus": "api", "measure_throughput": "bench",
+    "ClassificationData": "classify", "LMData": "loader", "LMIterator": "loader",
+    "MLMData": "mlm", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizer",
+    "SentencePieceTokenizer": "tokenizer", "Tokenizer": "tokenizer",
+    "check_tokenizer_hash": "tokenizer", "padded_vocab_size": "tokenizer",
+}
 
-__all__ = [
-    "ByteTokenizer",
-    "ClassificationData",
-    "LMData",
-    "LMIterator",
-    "MLMData",
-    "SentencePieceTokenizer",
-    "Seq2SeqData",
-    "Tokenizer",
-    "check_tokenizer_hash",
-    "load_classification_data",
-    "load_data",
-    "load_lm_data",
-    "load_mlm_data",
-    "load_seq2seq_data",
-    "measure_throughput",
-    "padded_vocab_size",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scaling.data' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"scaling.data.{_EXPORTS[name]}"), name)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from scaling.data import cache
 from scaling.data.classify import ClassificationData
-from scaling.data.corpora import Corpus, load_corpus
+from scaling.data.corpora import load_corpus
+from scaling.data.corpus import Corpus
 from scaling.data.loader import LMData
 from scaling.data.mlm import MLMData
 from scaling.data.packing import cached_stream
@@ -65,7 +66,7 @@ def load_seq2seq_data(config, *, process_index: int | None = None,
     """Encoder-decoder batches over (source, target) records (see scaling/data/seq2seq.py);
     the tokenizer, if trained, is one vocabulary shared by both sides."""
     d = config.data
-    fields = seq2seq_fields(d.source, d.input_field, d.target_field)
+    fields = seq2seq_fields(d.spec, d.input_field, d.target_field)
     corpus, tokenizer, _ = open_corpus(config, fields)
     return Seq2SeqData(corpus=corpus, input_field=fields[0], target_field=fields[1],
                        seq_len=config.seq_len, **_common(config, corpus, tokenizer,
@@ -80,13 +81,6 @@ def load_classification_data(config, *, process_index: int | None = None,
     return ClassificationData(corpus=corpus, label_field=config.data.label_field,
                               seq_len=config.seq_len, **_common(config, corpus, tokenizer,
                                                                 process_index, process_count))
-
-
-def load_data(config, **kwargs):
-    """The pretraining data of `config.model.family`: gpt -> LMData, bert -> MLMData,
-    encdec -> Seq2SeqData."""
-    loaders = {"gpt": load_lm_data, "bert": load_mlm_data, "encdec": load_seq2seq_data}
-    return loaders[config.model.family](config, **kwargs)
 
 
 def _common(config, corpus, tokenizer, process_index, process_count) -> dict:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import time
 
 
-def measure_throughput(config, steps: int = 20) -> float:
-    """Tokens/s this process's pipeline for `config.model.family` delivers through its iterator.
+def measure_throughput(data, steps: int = 20) -> float:
+    """Tokens/s that `data` (any pipeline: LMData, MLMData, Seq2SeqData ...) delivers
+    through its iterator on this process.
 
     Counts batch positions (local rows x seq_len) over `steps` batches after one warm-up batch
     (which pays for opening files); building caches happens before the clock starts.
     """
-    from scaling.data.api import load_data
-
-    data = load_data(config)
     it = data.iterator(0)
     next(it)
     start, tokens = time.perf_counter(), 0

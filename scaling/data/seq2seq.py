@@ -51,15 +51,16 @@ def seq2seq_batch(sources: list[np.ndarray], targets: list[np.ndarray], T: int, 
     }
 
 
-def seq2seq_fields(spec: str, input_field: str, target_field: str) -> tuple[str, str]:
-    """(input, target) record fields: as configured, else inferred from a "X-Y" config name."""
+def seq2seq_fields(spec, input_field: str, target_field: str) -> tuple[str, str]:
+    """(input, target) record fields of a DataSpec: as configured, else inferred from a TFDS
+    "X-Y" config name (de-en translates en -> de)."""
     if input_field and target_field:
         return input_field, target_field
-    pair = spec.rsplit("/", 1)[-1].split("-") if spec.startswith("tfds:") else []
+    pair = spec.tfds_config.split("-") if spec.tfds_config else []
     if len(pair) == 2 and all(pair) and not (input_field or target_field):
         return pair[1], pair[0]
     raise DataError(
-        f"--data {spec!r}: set both data.input_field and data.target_field (the record fields "
+        f"--data {str(spec)!r}: set both data.input_field and data.target_field (the record fields "
         f"holding the source and the target text)"
     )
 

@@ -159,6 +159,9 @@ def training_sample(
     return sample
 
 
+TOKENIZER_TYPES = ("bpe", "unigram")  # data.tokenizer_type: SentencePiece model types
+
+
 def train_sentencepiece(sentences: list[str], vocab_size: int, model_type: str) -> bytes:
     """A serialized SentencePiece model (BPE or unigram) trained on `sentences`."""
     if vocab_size < _MIN_SP_VOCAB:

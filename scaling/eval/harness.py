@@ -20,7 +20,7 @@ import numpy as np
 from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.eval.tasks import Task, few_shot_prompt, jsonl_task, next_line_task
-from scaling.models import gpt
+from scaling.families import family_of
 
 
 def pack_choice(prompt: list[int], choice: list[int], T: int):
@@ -43,7 +43,11 @@ def _choice_logprobs(model: ModelConfig, params, inputs, targets, weights):
     batch = {"inputs": inputs, "targets": targets,
              "positions": jnp.broadcast_to(jnp.arange(T), inputs.shape),
              "segment_ids": jnp.ones_like(inputs)}
-    logp = gpt.token_logprobs(gpt.make_model(model), params, batch)  # [B, T]
+    family = family_of(model)
+    logits = family.make_model(model, "eval").apply({"params": params},
+                                                     *family.model_args(batch))  # [B, T, V]
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    logp = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]  # [B, T]
     return jnp.sum(logp * weights, axis=-1)  # [B]
 
 

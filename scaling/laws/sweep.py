@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from scaling import config as cfg
 from scaling.errors import UserError
 from scaling.laws import accounting
+from scaling.presets import get_preset
+from scaling.validate import validate
 
 SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr"}
 LADDER_KEYS = {"d_model", "aspect_ratio", "head_dim", "ff_mult"}
@@ -139,7 +141,7 @@ def _with_tokens(config: cfg.Config, tokens: float) -> cfg.Config:
     optim = config.optim
     if optim.warmup_steps >= steps:  # a short run still needs room to decay
         optim = dataclasses.replace(optim, warmup_steps=max(0, steps // 10))
-    return cfg.validate(dataclasses.replace(config, train=train, optim=optim))
+    return validate(dataclasses.replace(config, train=train, optim=optim))
 
 
 def expand(spec: dict) -> list[Run]:
@@ -157,7 +159,7 @@ def expand(spec: dict) -> list[Run]:
     count = spec.get("count", "total")
     if count not in ("total", "non_embedding"):
         raise SpecError(f"spec count={count!r}: expected total or non_embedding")
-    base = cfg.get_preset(str(spec["base"]))
+    base = get_preset(str(spec["base"]))
     runs = []
     for shape in _shapes(spec):
         config = _sized_config(spec, base, shape)

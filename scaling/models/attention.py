@@ -16,6 +16,7 @@ from flax import linen as nn
 
 from scaling.models.linear import Linear
 
+IMPLEMENTATIONS = ("xla", "cudnn", "auto")  # model.attention; auto: see scaling/platform.py
 NEG_INF = -1e30  # finite: exp() underflows to 0 without producing NaN in fully masked rows
 
 

@@ -6,7 +6,6 @@ Letter legend: B batch, T length, D model width, V vocab.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import optax
 from flax import linen as nn
 
 from scaling.config import ModelConfig
@@ -20,7 +19,6 @@ from scaling.models.layers import (
     make_embed,
 )
 from scaling.models.linear import Linear
-from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -61,32 +59,3 @@ class BERT(nn.Module):
         pooled = jnp.tanh(_dense(m.d_model, m, "pooler")(x[:, 0]))  # [B, D]
         nsp_logits = _dense(2, m, "nsp", axes=("embed", None))(pooled)  # [B, 2]
         return mlm_logits, nsp_logits.astype(jnp.float32)
-
-
-def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):
-    return BERT(model, deterministic=deterministic, implementation=implementation)
-
-
-def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:
-    ids = jnp.zeros((batch, seq_len), jnp.int32)
-    return {"inputs": ids, "type_ids": ids, "positions": ids, "segment_ids": ids + 1,
-            "targets": ids, "weights": jnp.ones((batch, seq_len), jnp.float32),
-            "nsp_labels": jnp.zeros((batch,), jnp.int32)}
-
-
-def init_args(batch: dict) -> tuple:
-    return (batch["inputs"], batch["type_ids"], batch["positions"], batch["segment_ids"])
-
-
-def loss_terms(module: BERT, params, batch: dict, rngs: dict | None = None,
-               z_loss: float = 0.0):
-    """Masked-LM cross entropy over positions with weight 1, plus NSP when labels are given.
-
-    Returns (sum, weight) with sum / weight = MLM mean + NSP mean for one batch (§3.1).
-    """
-    mlm_logits, nsp_logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)
-    total, weight = token_losses(mlm_logits, batch["targets"], batch["weights"], z_loss)
-    if "nsp_labels" in batch:
-        nsp = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, batch["nsp_labels"])
-        total = total + jnp.mean(nsp) * weight
-    return total, weight

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.attention import causal_mask, segment_mask
 from scaling.models.layers import Positions, constrain, layer_norm, make_embed
-from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -52,26 +50,3 @@ class EncDec(nn.Module):
         if m.norm == "pre":
             y = layer_norm(m, "decoder_norm")(y).astype(y.dtype)
         return embed.attend(y)  # [B, T, V]
-
-
-def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla"):
-    return EncDec(model, deterministic=deterministic, implementation=implementation)
-
-
-def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:
-    ids = jnp.zeros((batch, seq_len), jnp.int32)
-    return {"inputs": ids, "input_positions": ids, "input_segment_ids": ids + 1,
-            "decoder_inputs": ids, "positions": ids, "segment_ids": ids + 1, "targets": ids,
-            "weights": jnp.ones((batch, seq_len), jnp.float32)}
-
-
-def init_args(batch: dict) -> tuple:
-    return (batch["inputs"], batch["input_positions"], batch["input_segment_ids"],
-            batch["decoder_inputs"], batch["positions"], batch["segment_ids"])
-
-
-def loss_terms(module: EncDec, params, batch: dict, rngs: dict | None = None,
-               z_loss: float = 0.0):
-    """Target-token cross entropy summed over weighted positions: (sum, weight)."""
-    logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)  # [B, T, V]
-    return token_losses(logits, batch["targets"], batch["weights"], z_loss)

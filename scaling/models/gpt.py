@@ -5,7 +5,6 @@ Letter legend: B batch, T length, D model width, V vocab.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
@@ -20,7 +19,6 @@ from scaling.models.layers import (
     mask_padded_vocab,
 )
 from scaling.models.linear import Linear
-from scaling.models.losses import token_losses
 from scaling.models.stack import Stack
 
 
@@ -68,37 +66,3 @@ class GPT(nn.Module):
         head = Linear("BTD,DV->BTV", (m.d_model, m.padded_vocab), ("embed", "vocab"), None,
                       m.init_std, dtype_of(m), name="lm_head")
         return mask_padded_vocab(head(x).astype(jnp.float32), m.vocab_size)  # [B, T, V]
-
-
-def make_model(model: ModelConfig, *, deterministic: bool = True, implementation: str = "xla",
-               decode: bool = False):
-    return GPT(model, deterministic=deterministic, implementation=implementation, decode=decode)
-
-
-def dummy_batch(model: ModelConfig, batch: int, seq_len: int) -> dict:
-    """Zero-filled arrays of the shapes a training batch has (for init and eval_shape)."""
-    ids = jnp.zeros((batch, seq_len), jnp.int32)
-    return {"inputs": ids, "targets": ids, "positions": ids, "segment_ids": ids + 1,
-            "weights": jnp.ones((batch, seq_len), jnp.float32)}
-
-
-def init_args(batch: dict) -> tuple:
-    return (batch["inputs"], batch["positions"], batch["segment_ids"])
-
-
-def loss_terms(module: GPT, params, batch: dict, rngs: dict | None = None,
-               z_loss: float = 0.0):
-    """Next-token cross entropy summed over weighted positions: (sum of losses, sum of weights).
-
-    Summing (not averaging) lets gradient accumulation and data parallelism divide once by the
-    global token count, so every layout gives the single-device loss exactly.
-    """
-    logits = module.apply({"params": params}, *init_args(batch), rngs=rngs)  # [B, T, V]
-    return token_losses(logits, batch["targets"], batch["weights"], z_loss)
-
-
-def token_logprobs(module: GPT, params, batch: dict) -> jax.Array:
-    """log p(target | prefix) per position, [B, T] (scoring for eval and few-shot)."""
-    logits = module.apply({"params": params}, *init_args(batch))  # [B, T, V]
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.take_along_axis(logp, batch["targets"][..., None], axis=-1)[..., 0]  # [B, T]

@@ -15,11 +15,24 @@ from scaling.config import ModelConfig
 from scaling.models.attention import Attention, band_mask, local_mask
 from scaling.models.linear import Linear
 
+NORMS = ("pre", "post")  # model.norm: pre-LN (GPT-2/3) or post-LN (Vaswani, BERT, GPT-1)
+POSITION_EMBEDDINGS = ("learned", "sinusoidal")  # model.pos_emb
+# model.activation -> the MLP nonlinearity. "gelu" is the tanh approximation (GPT-2's
+# "gelu_new", GPT-1, Google's TF BERT).
+ACTIVATIONS = {
+    "gelu": lambda h: nn.gelu(h, approximate=True),
+    "relu": nn.relu,
+}
+
 
 def dtype_of(model: ModelConfig):
-    """Compute dtype; `auto` is bfloat16 on accelerators and float32 on CPU."""
+    """The compute dtype of `model`. Entry points resolve `auto` against the target devices
+    first (scaling/platform.py); a model built directly from an unresolved config falls back
+    to the platform of the default devices."""
     if model.dtype == "auto":
-        return jnp.dtype(jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16)
+        from scaling.platform import auto_dtype
+
+        return jnp.dtype(auto_dtype(jax.devices()[0].platform))
     return jnp.dtype(model.dtype)
 
 
@@ -123,7 +136,7 @@ class MLP(nn.Module):
         m = self.model
         h = Linear("BTD,DF->BTF", (m.d_model, m.d_ff), ("embed", "mlp"), ("mlp",),
                    self.in_std, dtype_of(m), name="wi")(x)  # [B, T, F]
-        h = nn.gelu(h, approximate=True) if m.activation == "gelu" else nn.relu(h)
+        h = ACTIVATIONS[m.activation](h)
         h = nn.Dropout(m.dropout, deterministic=self.deterministic)(h)
         return Linear("BTF,FD->BTD", (m.d_ff, m.d_model), ("mlp", "embed"), ("embed",),
                       self.out_std, dtype_of(m), name="wo")(h)  # [B, T, D]

@@ -22,3 +22,11 @@ def token_losses(logits: jax.Array, targets: jax.Array, weights: jax.Array,
     if z_loss:
         per_token = per_token + z_loss * jnp.square(log_z)
     return jnp.sum(per_token * weights), jnp.sum(weights)
+
+
+def token_accuracy(logits: jax.Array, targets: jax.Array,
+                   weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(Σ w·[argmax logits == target], Σ w): weighted top-1 accuracy as a sum and a count,
+    so that microbatches and devices add up before one division."""
+    hit = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)  # [B, T]
+    return jnp.sum(hit * weights), jnp.sum(weights)

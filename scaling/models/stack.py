@@ -7,25 +7,20 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
 from scaling.config import ModelConfig
+from scaling.models.bands import band_widths
 from scaling.models.layers import Block
 
 # Named rematerialization policies: what the backward pass may keep instead of recomputing.
+# "none" keeps everything (no remat); config validation reads the names from this table.
 REMAT_POLICIES = {
+    "none": None,
     "full": None,  # keep nothing inside a block: least memory, one extra forward
     "dots": jax.checkpoint_policies.checkpoint_dots,  # keep every matmul output
     "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
-
-
-def band_widths(model: ModelConfig, n_layers: int) -> np.ndarray:
-    """Per-layer band width: GPT-3 §2.1 alternates dense (0) and locally banded (r) layers."""
-    layers = np.arange(n_layers)
-    banded = (layers % model.local_every == 1) if model.local_every > 1 else np.ones_like(layers)
-    return np.where(banded & (model.local_window > 0), model.local_window, 0).astype(np.int32)
 
 
 class Stack(nn.Module):

@@ -10,7 +10,8 @@ from flax import struct
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.models import family
+from scaling.families import family_of, objective_of
+from scaling.families.schema import dummy_batch
 
 
 @struct.dataclass
@@ -26,9 +27,9 @@ class TrainState:
 def _init_boxed(config: Config, tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
     """Initialize with logical-partitioning boxes still on the leaves."""
     m = config.model
-    fam = family(m)
-    batch = fam.dummy_batch(m, 1, min(config.seq_len, 8))
-    params = fam.make_model(m).init(rng, *fam.init_args(batch))["params"]
+    family = family_of(m)
+    batch = dummy_batch(objective_of(config).fields, 1, min(config.seq_len, 8))
+    params = family.make_model(m, "eval").init(rng, *family.model_args(batch))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       skipped=jnp.zeros((), jnp.int32))
 

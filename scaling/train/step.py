@@ -11,7 +11,8 @@ import optax
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.models import family
+from scaling.families import family_of, objective_of
+from scaling.platform import resolve
 from scaling.train.optimizer import mup_scale_updates, schedule
 from scaling.train.state import TrainState
 
@@ -26,46 +27,61 @@ def split_microbatches(batch: dict, M: int) -> dict:
     return jax.tree.map(split, batch)
 
 
-def attention_impl(config: Config) -> str:
-    """`auto` picks cuDNN's fused kernel on GPU and the XLA path elsewhere."""
-    impl = config.model.attention
-    if impl == "auto":
-        return "cudnn" if jax.default_backend() == "gpu" else "xla"
-    return impl
+def _model_and_loss(config: Config, mode: str):
+    """(module, loss_fn) for the run's family and objective in `mode`; loss_fn(params, batch,
+    rngs) -> LossTerms of sums. `config.model.attention` is already resolved (platform.py)."""
+    family, objective = family_of(config.model), objective_of(config)
+    model = family.make_model(config.model, mode, config.model.attention)
+
+    def loss_fn(params, batch, rngs=None):
+        outputs = model.apply({"params": params}, *family.model_args(batch), rngs=rngs)
+        return objective.loss(outputs, batch, config.optim.z_loss)
+
+    return model, loss_fn
 
 
 def grads_and_loss(config: Config, params, batch: dict, key: jax.Array):
-    """Summed loss, summed weight and summed gradients over all microbatches."""
-    fam = family(config.model)
-    model = fam.make_model(config.model, deterministic=False, implementation=attention_impl(config))
+    """Summed loss, summed weight, summed metric (numerator, denominator) pairs and summed
+    gradients over all microbatches."""
+    _, loss_fn = _model_and_loss(config, "train")
 
     def loss_sum(p, mb, k):
-        return fam.loss_terms(model, p, mb, rngs={"dropout": k}, z_loss=config.optim.z_loss)
+        terms = loss_fn(p, mb, rngs={"dropout": k})
+        return terms.total, (terms.weight, terms.metrics)
 
     grad_fn = jax.value_and_grad(loss_sum, has_aux=True)
     M = config.train.microbatches
     if M == 1:
-        (total, weight), grads = grad_fn(params, batch, key)
-        return total, weight, grads
+        (total, (weight, metrics)), grads = grad_fn(params, batch, key)
+        return total, weight, metrics, grads
 
     def body(carry, xs):
         mb, m = xs
-        (t, w), g = grad_fn(params, mb, jax.random.fold_in(key, m))
-        return jax.tree.map(jnp.add, carry, (t, w, g)), None
+        (t, (w, ms)), g = grad_fn(params, mb, jax.random.fold_in(key, m))
+        return jax.tree.map(jnp.add, carry, (t, w, ms, g)), None
 
+    microbatches = split_microbatches(batch, M)  # [M, B/M, ...]
+    first = jax.tree.map(lambda x: x[0], microbatches)
+    (_, (_, metric_shapes)), _ = jax.eval_shape(grad_fn, params, first, key)
     zeros = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
+             jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), metric_shapes),
              jax.tree.map(jnp.zeros_like, params))
-    (total, weight, grads), _ = jax.lax.scan(
-        body, zeros, (split_microbatches(batch, M), jnp.arange(M)))
-    return total, weight, grads
+    (total, weight, metrics, grads), _ = jax.lax.scan(
+        body, zeros, (microbatches, jnp.arange(M)))
+    return total, weight, metrics, grads
+
+
+def ratios(metrics: dict) -> dict:
+    """name -> numerator / denominator (0 where nothing was counted)."""
+    return {k: n / jnp.maximum(d, 1.0) for k, (n, d) in metrics.items()}
 
 
 def train_step(config: Config, tx: optax.GradientTransformation, state: TrainState,
                batch: dict, base_key: jax.Array):
     """One optimizer step. A non-finite loss or gradient leaves params and optimizer state
-    unchanged and increments `skipped` (RELIABILITY.md test 5)."""
+    unchanged and increments `skipped` (docs/reliability.md test 5)."""
     key = jax.random.fold_in(base_key, state.step)  # dropout depends only on (seed, step)
-    total, weight, grads = grads_and_loss(config, state.params, batch, key)
+    total, weight, extra, grads = grads_and_loss(config, state.params, batch, key)
     weight = jnp.maximum(weight, 1.0)
     loss = total / weight
     grads = jax.tree.map(lambda g: g / weight, grads)
@@ -86,20 +102,22 @@ def train_step(config: Config, tx: optax.GradientTransformation, state: TrainSta
     )
     lr = schedule(config.optim, config.train.steps)(state.step)
     metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr, "tokens": weight,
-               "finite": ok}
+               "finite": ok, **ratios(extra)}
     return new_state, metrics
 
 
 def eval_step(config: Config, params, batch: dict):
-    """(summed loss, summed weight) on a batch, deterministic (no dropout)."""
-    fam = family(config.model)
-    model = fam.make_model(config.model, implementation=attention_impl(config))
-    return fam.loss_terms(model, params, batch)
+    """(summed loss, summed weight, metric sums) on a batch, deterministic (no dropout)."""
+    _, loss_fn = _model_and_loss(config, "eval")
+    terms = loss_fn(params, batch)
+    return terms.total, terms.weight, terms.metrics
 
 
 def compile_steps(config: Config, tx, mesh, state_shardings):
-    """jit the train step (state donated, in/out shardings fixed) and the eval step."""
-    batch_sh = sharding.batch_sharding(mesh, 1)
+    """jit the train step (state donated, in/out shardings fixed) and the eval step, for the
+    platform of the mesh's devices (`auto` settings resolved against them)."""
+    config = resolve(config, mesh.devices.flat)
+    batch_sh = sharding.batch_shardings(objective_of(config).fields, mesh)
     rep = sharding.replicated(mesh)
 
     def train_fn(state, batch, key):

@@ -7,8 +7,10 @@ from scaling.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
-    register,
 )
+from scaling.presets.table import PresetTable
+
+PRESETS = PresetTable()
 
 BERT_VOCAB = 30522
 
@@ -24,11 +26,11 @@ def _bert(n_layers: int, d_model: int, n_heads: int) -> Config:
     )
 
 
-register("bert-base")(lambda: _bert(12, 768, 12))
-register("bert-large")(lambda: _bert(24, 1024, 16))
+PRESETS.add("bert-base")(lambda: _bert(12, 768, 12))
+PRESETS.add("bert-large")(lambda: _bert(24, 1024, 16))
 
 
-@register("bert-tiny")
+@PRESETS.add("bert-tiny")
 def bert_tiny() -> Config:
     """A CPU-size BERT for tests and demos."""
     return Config(

@@ -7,13 +7,15 @@ from scaling.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
-    register,
 )
+from scaling.presets.table import PresetTable
+
+PRESETS = PresetTable()
 
 GPT2_VOCAB = 50257  # GPT-2/3 byte-level BPE (Radford et al. 2019)
 
 
-@register("gpt-tiny")
+@PRESETS.add("gpt-tiny")
 def gpt_tiny() -> Config:
     """A few-hundred-thousand-parameter GPT-2-style model that trains in minutes on 2 CPU cores."""
     return Config(
@@ -27,7 +29,7 @@ def gpt_tiny() -> Config:
     )
 
 
-@register("gpt1")
+@PRESETS.add("gpt1")
 def gpt1() -> Config:
     """GPT-1 (Radford et al. 2018 §4.1): 12 post-LN layers, 768 wide, 40k BPE, 512 context."""
     return Config(
@@ -47,10 +49,10 @@ def _gpt2(n_layers: int, d_model: int, n_heads: int) -> Config:
     )
 
 
-register("gpt2-small")(lambda: _gpt2(12, 768, 12))
-register("gpt2-medium")(lambda: _gpt2(24, 1024, 16))
-register("gpt2-large")(lambda: _gpt2(36, 1280, 20))
-register("gpt2-xl")(lambda: _gpt2(48, 1600, 25))
+PRESETS.add("gpt2-small")(lambda: _gpt2(12, 768, 12))
+PRESETS.add("gpt2-medium")(lambda: _gpt2(24, 1024, 16))
+PRESETS.add("gpt2-large")(lambda: _gpt2(36, 1280, 20))
+PRESETS.add("gpt2-xl")(lambda: _gpt2(48, 1600, 25))
 
 # GPT-3 Table 2.1: name -> (layers, d_model, heads, batch tokens, learning rate).
 GPT3_TABLE = {
@@ -89,4 +91,4 @@ def _gpt3(size: str) -> Config:
 
 
 for _size in GPT3_TABLE:
-    register(f"gpt3-{_size}")(lambda s=_size: _gpt3(s))
+    PRESETS.add(f"gpt3-{_size}")(lambda s=_size: _gpt3(s))

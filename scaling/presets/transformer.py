@@ -7,8 +7,10 @@ from scaling.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
-    register,
 )
+from scaling.presets.table import PresetTable
+
+PRESETS = PresetTable()
 
 WMT_VOCAB = 37000  # shared source-target BPE vocabulary of WMT'14 en-de (§5.1)
 
@@ -25,11 +27,11 @@ def _transformer(d_model: int, n_heads: int, d_ff: int, dropout: float) -> Confi
     )
 
 
-register("transformer-base")(lambda: _transformer(512, 8, 2048, 0.1))
-register("transformer-big")(lambda: _transformer(1024, 16, 4096, 0.3))
+PRESETS.add("transformer-base")(lambda: _transformer(512, 8, 2048, 0.1))
+PRESETS.add("transformer-big")(lambda: _transformer(1024, 16, 4096, 0.3))
 
 
-@register("transformer-tiny")
+@PRESETS.add("transformer-tiny")
 def transformer_tiny() -> Config:
     """A CPU-size encoder-decoder for tests and demos."""
     return Config(

@@ -1,0 +1,74 @@
+"""Hooks: what the training loop runs between steps, each on its own interval.
+
+    hooks = Hooks()
+    hooks.add("log", log_fn, every=config.train.log_every)
+    hooks.add("eval", eval_fn, every=config.train.eval_every, at_end=False)
+    ...
+    hooks.run(StepInfo(step, end, total, metrics))      # after every step, in order
+
+A hook is a function of the `StepInfo` of the step just taken. It may ask the loop to stop
+after this step (`info.stop`, e.g. preemption) or ask for a checkpoint (`info.save`); hooks
+later in the order see the request. Logging, evaluation, preemption and checkpointing are
+hooks (train/loop.py); later work (few-shot evaluation, profiling) adds its own without
+touching the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class StepInfo:
+    """The step just finished: `step` steps are done; `end` is this session's last step and
+    `total` the run's (train.steps). `metrics` are the step's device values."""
+
+    step: int
+    end: int
+    total: int
+    metrics: dict
+    stop: bool = False  # a hook asks the loop to stop after this step
+    save: bool = False  # a hook asks for a checkpoint at this step
+
+
+@dataclass(frozen=True)
+class Hook:
+    """`fn` runs when `every` divides the step, at the session's last step if `at_end`, and
+    whenever `also(info)` holds."""
+
+    name: str
+    fn: Callable[[StepInfo], None]
+    every: int
+    at_end: bool = True
+    also: Callable[[StepInfo], bool] | None = None
+
+    def due(self, info: StepInfo) -> bool:
+        return (info.step % self.every == 0 or (self.at_end and info.step == info.end)
+                or (self.also is not None and self.also(info)))
+
+
+class Hooks:
+    """An ordered list of hooks, run after every step."""
+
+    def __init__(self):
+        self._hooks: list[Hook] = []
+
+    def add(self, name: str, fn: Callable[[StepInfo], None], *, every: int, at_end: bool = True,
+            also: Callable[[StepInfo], bool] | None = None) -> Hook:
+        """Append a hook (levanter's `add_hook(fn, every=N)`); names must be unique."""
+        if every < 1:
+            raise ValueError(f"hook {name!r}: every={every} must be >= 1")
+        if any(h.name == name for h in self._hooks):
+            raise ValueError(f"hook {name!r} is added twice")
+        hook = Hook(name, fn, every, at_end, also)
+        self._hooks.append(hook)
+        return hook
+
+    def names(self) -> list[str]:
+        return [h.name for h in self._hooks]
+
+    def run(self, info: StepInfo) -> None:
+        for hook in self._hooks:
+            if hook.due(info):
+                hook.fn(info)

@@ -1,0 +1,36 @@
+"""What the training loop says and writes: status lines, JSON files, metric values."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import jax
+from tqdm import tqdm
+
+from scaling.errors import UserError
+
+
+def say(message: str) -> None:
+    """One status line on stderr, from process 0 only (kept clear of the progress bar)."""
+    if jax.process_index() == 0:
+        tqdm.write(f"scaling: {message}", file=sys.stderr)
+
+
+def finite_or_none(v):
+    """JSON has no NaN: a non-finite metric is written as null."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def write_json(path: str, obj) -> None:
+    """Write `obj` to `path` atomically (temporary file, then rename)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None

@@ -1,0 +1,163 @@
+"""One training run between steps: validated config, mesh, data, state, compiled steps,
+checkpoints. `Run(config, workdir)` does it in named steps: validate, workdir, mesh, data,
+restore or init, compile.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+from scaling import sharding
+from scaling.checkpoint import (
+    Checkpoints,
+    check_resume_metadata,
+    check_tokenizer,
+    checkpoint_dir,
+    run_metadata,
+)
+from scaling.config import Config
+from scaling.errors import UserError
+from scaling.families import family_of, objective_of
+from scaling.families.schema import check_batch
+from scaling.platform import resolve
+from scaling.train.optimizer import make_optimizer
+from scaling.train.report import say, write_json
+from scaling.train.state import init_state, sharded_abstract_state
+from scaling.train.step import compile_steps
+from scaling.validate import validate
+
+
+def global_batch(local: dict, mesh) -> dict:
+    """Assemble this process's rows into global arrays sharded over data × fsdp."""
+    return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, np.ndim(v)),
+                                                      np.asarray(v))
+            for k, v in local.items()}
+
+
+def evaluate(eval_fn, params, batches: list[dict], mesh) -> dict:
+    """Token-weighted mean loss (`eval_loss`) and each objective metric (`eval_<name>`) over
+    the fixed validation batches."""
+    total = weight = 0.0
+    sums: dict[str, list[float]] = {}
+    for b in batches:
+        t, w, metrics = eval_fn(params, global_batch(b, mesh))
+        total, weight = total + float(t), weight + float(w)
+        for name, (num, den) in metrics.items():
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + float(num), acc[1] + float(den)
+    out = {"eval_loss": total / max(weight, 1.0)}
+    out.update({f"eval_{k}": n / max(d, 1.0) for k, (n, d) in sums.items()})
+    return out
+
+
+def config_changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """'section.key old -> new' for every value that differs between two config dicts."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a} -> {b}")
+    return out
+
+
+class Run:
+    """Everything one training run holds between steps: mesh, data, state, checkpoints.
+
+    `config` is the run's config as given (written to config.json, `auto` kept); `resolved`
+    has `auto` dtype and attention fixed for the mesh's platform and is what is compiled.
+    """
+
+    def __init__(self, config: Config, workdir: str, *, init_from: str | None = None):
+        self.config = validate(config)
+        self.family, self.objective = family_of(config.model), objective_of(config)
+        self.workdir, self.lead = workdir, jax.process_index() == 0
+        self._make_workdir()
+        self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
+        self.resolved = resolve(self.config, self.mesh.devices.flat)
+        self._load_data()
+        self._restore_or_init(init_from)
+        self.train_fn, self.eval_fn = compile_steps(
+            self.resolved, self.tx, self.mesh, self.shardings)
+        self.eval_batches = self.data.eval_batches()
+        if self.lead:
+            write_json(os.path.join(workdir, "config.json"), self.config.to_dict())
+
+    def _make_workdir(self) -> None:
+        try:
+            os.makedirs(self.workdir, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create run directory {self.workdir}: {e.strerror}") from None
+
+    def _load_data(self) -> None:
+        self.data = self.objective.load_data(self.config)
+        if self.data.tokenizer.vocab_size > self.config.model.vocab_size:
+            raise UserError(
+                f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "
+                f"model.vocab_size={self.config.model.vocab_size}; raise model.vocab_size")
+        self.meta = run_metadata(self.mesh, self.data.tokenizer)
+
+    def _restore_or_init(self, init_from: str | None) -> None:
+        """The state and saved data-iterator state (None when fresh): resume the latest
+        committed step, or initialize (from `init_from`'s parameters when given)."""
+        self.tx = make_optimizer(self.config.optim, self.config.train.steps)
+        self.ckpt = Checkpoints(checkpoint_dir(self.workdir), self.config.train)
+        # restore target and layout, from one eval_shape of the init (nothing allocated)
+        self.target, self.shardings = sharded_abstract_state(self.resolved, self.tx, self.mesh)
+        base = jax.random.key(self.config.train.seed)
+        self.dropout_key = jax.random.fold_in(base, 1)
+        latest = self.ckpt.latest_step()
+        if latest is not None:
+            if init_from:
+                say(f"--init_from {init_from} ignored: {self.workdir} already has checkpoints")
+            self.state, self.data_state = self._resume(latest)
+            return
+        self.state, _ = init_state(self.resolved, self.tx, self.mesh, jax.random.fold_in(base, 0),
+                                   self.shardings)
+        if init_from:
+            self.state = self.state.replace(params=self._init_params(init_from))
+        self.data_state = None
+
+    def _resume(self, step: int):
+        saved_meta = self.ckpt.read_json(step, "meta")
+        check_resume_metadata(saved_meta, self.meta)
+        saved_config = self.ckpt.read_json(step, "config")
+        changed = config_changes(saved_config, self.config.to_dict())
+        restored = self.ckpt.restore(step, self.target)
+        say(f"resuming from step {step} of {self.ckpt.directory}"
+            + (f" (config changed: {', '.join(changed)})" if changed else ""))
+        return restored["state"], restored["data"]
+
+    def _init_params(self, source: str):
+        """Parameters of the latest step of run directory `source`; optimizer state stays
+        fresh and the step at 0 (fine-tuning)."""
+        other = Checkpoints(checkpoint_dir(source), read_only=True)
+        step = other.latest_step()
+        if step is None:
+            raise UserError(f"--init_from {source}: no committed checkpoint in "
+                            f"{other.directory}")
+        check_tokenizer(other.read_json(step, "meta"), self.meta)
+        params = other.restore_params(step, self.target.params)
+        other.manager.close()
+        say(f"initialized parameters from step {step} of {other.directory}")
+        return params
+
+    def next_batch(self, iterator) -> dict:
+        """The iterator's next local batch, checked against the objective's schema and
+        assembled into a global sharded batch."""
+        local = next(iterator)
+        check_batch(self.objective.fields, local, self.data.local_batch, self.config.seq_len,
+                    self.objective.name)
+        return global_batch(local, self.mesh)
+
+    def eval_metrics(self) -> dict:
+        return evaluate(self.eval_fn, self.state.params, self.eval_batches, self.mesh)
+
+    def save(self, step: int, iterator) -> None:
+        """Start an async checkpoint of `step` (the iterator's position goes with it)."""
+        self.ckpt.save(step, self.state, data=iterator.get_state(),
+                       config=self.config.to_dict(), meta=self.meta)

@@ -1,0 +1,89 @@
+"""Every check that can be made on a `Config` before any device or dataset work starts.
+
+The allowed values of each choice live next to the code that uses them (the families and
+objectives in scaling/families/, the remat policies in models/stack.py, norms, positions and
+activations in models/layers.py, attention paths in models/attention.py, dtypes in
+platform.py, tokenizer types in data/tokenizer.py); this module reads them from there.
+"""
+
+from __future__ import annotations
+
+from scaling.config import Config, ConfigError
+from scaling.data.spec import parse_spec
+from scaling.data.tokenizer import TOKENIZER_TYPES
+from scaling.families import family_names, family_of, objective_of
+from scaling.models.attention import IMPLEMENTATIONS
+from scaling.models.layers import ACTIVATIONS, NORMS, POSITION_EMBEDDINGS
+from scaling.models.stack import REMAT_POLICIES
+from scaling.platform import DTYPES
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    return {
+        "model.family": family_names(),
+        "model.pos_emb": POSITION_EMBEDDINGS,
+        "model.norm": NORMS,
+        "model.activation": tuple(ACTIVATIONS),
+        "model.remat": tuple(REMAT_POLICIES),
+        "model.dtype": DTYPES,
+        "model.attention": IMPLEMENTATIONS,
+        "data.tokenizer_type": TOKENIZER_TYPES,
+    }
+
+
+def validate(config: Config) -> Config:
+    """Raise ConfigError naming the first inconsistent value; return the config unchanged."""
+    m, t, o = config.model, config.train, config.optim
+    for key, choices in _choices().items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(choices)}")
+    family_of(m).check(m)
+    objective_of(config)  # the objective exists and fits the family
+    parse_spec(config.data.source)  # the --data spec, before any data work
+    positive = {
+        "model.vocab_size": m.vocab_size, "model.n_layers": m.n_layers,
+        "model.d_model": m.d_model, "model.n_heads": m.n_heads, "model.d_ff": m.d_ff,
+        "model.max_len": m.max_len, "train.steps": t.steps, "train.global_batch": t.global_batch,
+        "train.microbatches": t.microbatches, "train.log_every": t.log_every,
+        "train.eval_every": t.eval_every, "train.eval_batches": t.eval_batches,
+        "train.checkpoint_every": t.checkpoint_every, "train.keep_last": t.keep_last,
+        "train.max_nonfinite": t.max_nonfinite,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}={value}: must be a positive integer")
+    if m.d_model % m.n_heads:
+        raise ConfigError(
+            f"model.n_heads={m.n_heads} does not divide model.d_model={m.d_model}; "
+            f"choose heads so that d_model / heads is a whole head width"
+        )
+    if t.keep_period < 0:
+        raise ConfigError(f"train.keep_period={t.keep_period}: must be >= 0 (0 = none)")
+    if m.mup_base_width < 0:
+        raise ConfigError(f"model.mup_base_width={m.mup_base_width}: must be >= 0 (0 = off)")
+    if m.local_window < 0 or m.local_every < 1:
+        raise ConfigError("model.local_window must be >= 0 and model.local_every >= 1")
+    if not 0.0 <= m.dropout < 1.0 or not 0.0 <= m.attn_dropout < 1.0:
+        raise ConfigError("model.dropout and model.attn_dropout must lie in [0, 1)")
+    if t.seq_len < 0 or config.seq_len > m.max_len:
+        raise ConfigError(
+            f"train.seq_len={t.seq_len} exceeds model.max_len={m.max_len} (or is negative)"
+        )
+    if t.global_batch % t.microbatches:
+        raise ConfigError(
+            f"train.microbatches={t.microbatches} does not divide "
+            f"train.global_batch={t.global_batch}"
+        )
+    if o.lr <= 0 or o.warmup_steps < 0 or not 0 <= o.min_lr_ratio <= 1:
+        raise ConfigError("optim.lr must be > 0, warmup_steps >= 0, min_lr_ratio in [0, 1]")
+    if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
+        raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
+    sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    if sum(s == -1 for s in sizes) > 1 or any(s == 0 or s < -1 for s in sizes):
+        raise ConfigError(
+            f"mesh sizes data={sizes[0]} fsdp={sizes[1]} tensor={sizes[2]}: each must be "
+            f"positive, and at most one may be -1"
+        )
+    return config
