@@ -15,11 +15,17 @@ import numpy as np
 from scaling import sharding
 from scaling.config import Config
 from scaling.errors import UserError
-from scaling.families import flops_per_token, objective_of
-from scaling.families.schema import synthetic_batch
+from scaling.families import flops_per_token, objective_of, schema
 from scaling.metrics import device_peak_flops, host_matmul_flops
 from scaling.platform import resolve
 from scaling.validate import validate
+
+
+def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
+    """One global batch of `config`'s objective schema: uniform-random tokens, full-length
+    single-document rows (no dataset needed)."""
+    return schema.synthetic_batch(objective_of(config).fields, config.train.global_batch,
+                                  config.seq_len, config.model.vocab_size, rng)
 
 
 def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
@@ -33,10 +39,8 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
-    fields = objective_of(config).fields
-    batch = synthetic_batch(fields, config.train.global_batch, config.seq_len,
-                            config.model.vocab_size, np.random.default_rng(0))
-    batch = jax.device_put(batch, sharding.batch_shardings(fields, mesh))
+    batch = jax.device_put(synthetic_batch(config, np.random.default_rng(0)),
+                           sharding.batch_shardings(objective_of(config).fields, mesh))
     key = jax.random.key(1)
     t = time.perf_counter()
     state, m = train_fn(state, batch, key)

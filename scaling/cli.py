@@ -114,13 +114,30 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_eval(args) -> int:
-    from scaling.eval.harness import eval_command
-
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks:
-        raise UserError("--tasks: name at least one task (next_line, jsonl:PATH)")
-    eval_command(args.workdir, tasks, _int_list(args.shots), args.limit, args.seed)
+        raise UserError("--tasks: name at least one task (next_line, jsonl:PATH, bleu, "
+                        "bleu:PATH.tsv)")
+    if args.limit < 0 or args.beam < 1 or not args.alpha >= 0:
+        raise UserError("--limit must be >= 0, --beam >= 1 and --alpha >= 0")
+    translation = [t for t in tasks if t == "bleu" or t.startswith("bleu:")]
+    others = [t for t in tasks if t not in translation]
+    if translation:
+        from scaling.eval.bleu import bleu_command
+
+        bleu_command(args.workdir, translation, args.beam, args.alpha, args.limit, args.split)
+    if others:
+        from scaling.eval.harness import eval_command
+
+        eval_command(args.workdir, others, _int_list(args.shots), args.limit, args.seed)
     return 0
+
+
+def cmd_translate(args) -> int:
+    from scaling.eval.translate import translate_command
+
+    return translate_command(args.workdir, args.input, args.beam, args.alpha,
+                             args.max_extra_len, args.batch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,11 +166,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="zero- and few-shot multiple-choice evaluation of a run")
     p.add_argument("--workdir", required=True, help="run directory written by scaling train")
-    p.add_argument("--tasks", required=True, help="comma-separated: next_line, jsonl:PATH")
+    p.add_argument("--tasks", required=True,
+                   help="comma-separated: next_line, jsonl:PATH, bleu (the test split of a "
+                        "translation run), bleu:PATH.tsv")
     p.add_argument("--shots", default="0", help="comma-separated demonstration counts, e.g. 0,1,8")
     p.add_argument("--limit", type=int, default=0, help="score at most N examples per task")
     p.add_argument("--seed", type=int, default=0, help="task construction and demo sampling")
+    p.add_argument("--beam", type=int, default=4, help="bleu: beam size (1 = greedy)")
+    p.add_argument("--alpha", type=float, default=0.6, help="bleu: GNMT length penalty")
+    p.add_argument("--split", default="test", help="bleu: the corpus split to score")
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("translate", help="translate one source sentence a line (encdec runs)")
+    p.add_argument("--workdir", required=True, help="run directory of an encdec run")
+    p.add_argument("--input", default="-", help="file of sources, one a line; - = stdin")
+    p.add_argument("--beam", type=int, default=4, help="beam size; 1 = greedy")
+    p.add_argument("--alpha", type=float, default=0.6,
+                   help="length penalty ((5 + |Y|) / 6)^alpha (GNMT; Vaswani et al. §6.1)")
+    p.add_argument("--max-extra-len", type=int, default=50,
+                   help="stop a translation after its source length + this many tokens")
+    p.add_argument("--batch", type=int, default=64, help="sources decoded together")
+    p.set_defaults(fn=cmd_translate)
 
     p = sub.add_parser("generate", help="continue a prompt with a trained run's model")
     p.add_argument("--workdir", required=True, help="run directory written by scaling train")

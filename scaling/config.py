@@ -106,9 +106,11 @@ class MeshConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warmup and cosine decay (GPT-3 §B)."""
+    """AdamW with linear warmup, then cosine decay (GPT-3 §B) or inverse square root
+    (Vaswani et al. §5.3); see scaling/train/optimizer.py."""
 
-    lr: float = 6e-4
+    lr: float = 6e-4  # the peak learning rate, reached at the end of warmup
+    schedule: str = "cosine"  # cosine | rsqrt
     min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr (GPT-3 §B: 10%)
     warmup_steps: int = 100
     b1: float = 0.9
@@ -117,6 +119,7 @@ class OptimConfig:
     weight_decay: float = 0.1
     clip_norm: float = 1.0
     z_loss: float = 0.0  # PaLM §5 auxiliary z · log²Z (1e-4 there); 0 = off
+    label_smoothing: float = 0.0  # ε of the seq2seq loss (Vaswani et al. §5.4: 0.1)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 100
     eval_batches: int = 8
+    eval_bleu: int = 0  # seq2seq: greedy-decode this many validation pairs at each eval, BLEU
     checkpoint_every: int = 500
     keep_last: int = 3
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none

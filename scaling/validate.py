@@ -9,13 +9,13 @@ platform.py, tokenizer types in data/tokenizer.py); this module reads them from 
 from __future__ import annotations
 
 from scaling.config import Config, ConfigError
-from scaling.data.spec import parse_spec
 from scaling.data.tokenizer import TOKENIZER_TYPES
 from scaling.families import family_names, family_of, objective_of
 from scaling.models.attention import IMPLEMENTATIONS
 from scaling.models.layers import ACTIVATIONS, NORMS, POSITION_EMBEDDINGS
 from scaling.models.stack import REMAT_POLICIES
 from scaling.platform import DTYPES
+from scaling.schedules import SCHEDULES
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -28,6 +28,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "model.dtype": DTYPES,
         "model.attention": IMPLEMENTATIONS,
         "data.tokenizer_type": TOKENIZER_TYPES,
+        "optim.schedule": SCHEDULES,
     }
 
 
@@ -41,7 +42,7 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(choices)}")
     family_of(m).check(m)
     objective_of(config)  # the objective exists and fits the family
-    parse_spec(config.data.source)  # the --data spec, before any data work
+    _ = config.data.spec  # the --data spec, parsed (once) before any data work
     positive = {
         "model.vocab_size": m.vocab_size, "model.n_layers": m.n_layers,
         "model.d_model": m.d_model, "model.n_heads": m.n_heads, "model.d_ff": m.d_ff,
@@ -78,6 +79,10 @@ def validate(config: Config) -> Config:
         )
     if o.lr <= 0 or o.warmup_steps < 0 or not 0 <= o.min_lr_ratio <= 1:
         raise ConfigError("optim.lr must be > 0, warmup_steps >= 0, min_lr_ratio in [0, 1]")
+    if not 0.0 <= o.label_smoothing < 1.0:
+        raise ConfigError(f"optim.label_smoothing={o.label_smoothing}: must lie in [0, 1)")
+    if t.eval_bleu < 0:
+        raise ConfigError(f"train.eval_bleu={t.eval_bleu}: must be >= 0 (0 = off)")
     if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
         raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
     sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)

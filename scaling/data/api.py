@@ -17,10 +17,11 @@ from scaling.data.tokenizer import Tokenizer, load_tokenizer
 
 def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer, Path]:
     """The corpus of `config.data.source` and its tokenizer (trained, if it is trained, on
-    `fields`, default the text field), building either once."""
+    `fields`, default the text field), building either once. Two fields mean a parallel
+    corpus of (source, target) records."""
     d = config.data
     root = cache.cache_root(d.cache_dir)
-    corpus = load_corpus(d, root)
+    corpus = load_corpus(d, root, parallel=len(fields) == 2)
     tokenizer = load_tokenizer(
         d.tokenizer, d.tokenizer_type, d.vocab_size or config.model.vocab_size, corpus, root,
         config.model.vocab_size, fields,
@@ -65,12 +66,17 @@ def load_seq2seq_data(config, *, process_index: int | None = None,
                       process_count: int | None = None) -> Seq2SeqData:
     """Encoder-decoder batches over (source, target) records (see scaling/data/seq2seq.py);
     the tokenizer, if trained, is one vocabulary shared by both sides."""
-    d = config.data
-    fields = seq2seq_fields(d.spec, d.input_field, d.target_field)
+    fields = seq2seq_fields_of(config)
     corpus, tokenizer, _ = open_corpus(config, fields)
     return Seq2SeqData(corpus=corpus, input_field=fields[0], target_field=fields[1],
                        seq_len=config.seq_len, **_common(config, corpus, tokenizer,
                                                          process_index, process_count))
+
+
+def seq2seq_fields_of(config) -> tuple[str, str]:
+    """The (source, target) record fields of `config`'s parallel data."""
+    d = config.data
+    return seq2seq_fields(d.spec, d.input_field, d.target_field)
 
 
 def load_classification_data(config, *, process_index: int | None = None,

@@ -22,7 +22,6 @@ file builds a new dataset.
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import io
 import os
@@ -36,6 +35,7 @@ import tensorflow_datasets as tfds
 
 from scaling.data import cache
 from scaling.data.corpus import Corpus
+from scaling.data.files import glob_files, read_utf8
 from scaling.errors import DataError
 from scaling.jsonl import jsonl_objects
 
@@ -46,8 +46,10 @@ EXCLUDED_DIRS = frozenset({"site-packages", "__pycache__", "test", "tests", "idl
 _FORMAT = "corpus-v1"  # bump to invalidate every built local corpus
 
 
-def load_corpus(data, cache_root: Path) -> Corpus:
-    """Build (once) and open the corpus of `data.source` (data: a scaling.config.DataConfig)."""
+def load_corpus(data, cache_root: Path, parallel: bool = False) -> Corpus:
+    """Build (once) and open the corpus of `data.source` (data: a scaling.config.DataConfig).
+    `parallel`: the caller reads (source, target) records (jsonl files then keep
+    data.input_field and data.target_field; cldr: and tsv: are always parallel)."""
     kind, arg = data.spec.kind, data.spec.arg
     if data.max_documents < 0:
         raise DataError(f"data.max_documents={data.max_documents}: must be >= 0 (0 = all)")
@@ -55,11 +57,17 @@ def load_corpus(data, cache_root: Path) -> Corpus:
         from scaling.data.tfds_source import load_tfds_corpus
 
         return load_tfds_corpus(data, arg)
+    if kind in ("cldr", "tsv") or (kind == "jsonl" and parallel):
+        from scaling.data.parallel import load_parallel_corpus, seq2seq_defaults
+
+        fields = seq2seq_defaults(data.spec, data.input_field, data.target_field)
+        files = glob_files(data.source, arg) if kind != "cldr" else ()
+        return load_parallel_corpus(data, kind, arg, cache_root, fields, files)
     if kind == "embedded":
         files = embedded_files(embedded_root())
         documents = _text_documents(files)
     else:
-        files = _glob_files(data.source, arg)
+        files = glob_files(data.source, arg)
         if kind == "text":
             documents = _text_documents(files)
         else:
@@ -104,39 +112,15 @@ def embedded_files(root: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def _glob_files(spec: str, pattern: str) -> list[tuple[Path, str]]:
-    paths = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True))
-    paths = [p for p in paths if p.is_file()]
-    if not paths:
-        raise DataError(f"--data {spec!r}: no files match {pattern!r}; check the glob")
-    for p in paths:
-        if p.stat().st_size == 0:
-            raise DataError(f"--data {spec!r}: file {p} is empty; remove it or fix the glob")
-    base = Path(os.path.commonpath([p.parent for p in paths]))
-    return [(p, p.relative_to(base).as_posix()) for p in paths]
-
-
-def _read_utf8(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); convert it to UTF-8 "
-            f"or leave it out of the glob"
-        ) from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-
-
 def _text_documents(files: list[tuple[Path, str]]) -> Callable[[], Iterator[tuple[str, str]]]:
     def documents():
         if len(files) == 1:
             path, rel = files[0]
-            for i, part in enumerate(split_lines(_read_utf8(path), SINGLE_FILE_PARTS)):
+            for i, part in enumerate(split_lines(read_utf8(path), SINGLE_FILE_PARTS)):
                 yield f"{rel}#{i:03d}", part
             return
         for path, rel in files:
-            yield rel, _read_utf8(path)
+            yield rel, read_utf8(path)
 
     return documents
 
@@ -162,7 +146,7 @@ def _jsonl_documents(
 ) -> Callable[[], Iterator[tuple[str, str]]]:
     def documents():
         for path, rel in files:
-            records = jsonl_objects(_read_utf8(path), lambda n, p=path: f"{p}:{n}", DataError)
+            records = jsonl_objects(read_utf8(path), lambda n, p=path: f"{p}:{n}", DataError)
             for lineno, record in records:
                 text = record.get(field)
                 if not isinstance(text, str):

@@ -56,6 +56,10 @@ def seq2seq_fields(spec, input_field: str, target_field: str) -> tuple[str, str]
     "X-Y" config name (de-en translates en -> de)."""
     if input_field and target_field:
         return input_field, target_field
+    if spec.kind in ("cldr", "tsv"):
+        from scaling.data.parallel import seq2seq_defaults
+
+        return seq2seq_defaults(spec, input_field, target_field)
     pair = spec.tfds_config.split("-") if spec.tfds_config else []
     if len(pair) == 2 and all(pair) and not (input_field or target_field):
         return pair[1], pair[0]
@@ -70,7 +74,7 @@ class Seq2SeqData(BatchData):
 
     def __init__(self, *, corpus, input_field: str, target_field: str, seq_len: int, **kwargs):
         super().__init__(**kwargs)
-        self._corpus, self.seq_len = corpus, seq_len
+        self.corpus, self.seq_len = corpus, seq_len
         self.fields = (input_field, target_field)
         sizes = {s: corpus.num_documents(s) for s in ("train", "validation")}
         if sizes["train"] < self.global_batch or sizes["validation"] < 1:
@@ -83,9 +87,9 @@ class Seq2SeqData(BatchData):
 
     def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
         del step
-        source = self._corpus.splits[split]
+        source = self.corpus.splits[split]
         records = [source[int(i)] for i in items]
-        texts = [[self._corpus.field(r, f, f"{split} record") for r in records]
+        texts = [[self.corpus.field(r, f, f"{split} record") for r in records]
                  for f in self.fields]
         sources, targets = (self.tokenizer.encode_batch(t) for t in texts)
         tok = self.tokenizer

@@ -5,6 +5,8 @@ device or dataset work starts (config validation reads `config.data.spec`).
     text:GLOB           UTF-8 text files, one document a file
     jsonl:GLOB          one JSON object a line, `data.text_field` holds the text
     tfds:NAME[/CONFIG]  a named TFDS dataset (scaling/data/tfds_source.py)
+    tsv:GLOB            parallel text, one `source TAB target` a line (scaling/data/parallel.py)
+    cldr:SRC-TGT        a generated parallel corpus from CLDR data (scaling/data/translation.py)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from scaling.errors import DataError
 
-KINDS = ("embedded", "text", "jsonl", "tfds")
+KINDS = ("embedded", "text", "jsonl", "tfds", "tsv", "cldr")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,6 @@ def parse_spec(source: str) -> DataSpec:
     if sep and kind in KINDS and kind != "embedded" and arg:
         return DataSpec(kind, arg)
     raise DataError(
-        f"--data {source!r}: unknown data source; use embedded, text:GLOB, jsonl:GLOB "
-        f"or tfds:NAME[/CONFIG]"
+        f"--data {source!r}: unknown data source; use embedded, text:GLOB, jsonl:GLOB, "
+        f"tsv:GLOB, cldr:SRC-TGT or tfds:NAME[/CONFIG]"
     )

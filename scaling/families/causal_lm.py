@@ -7,15 +7,17 @@ from scaling.models.losses import token_accuracy, token_losses
 
 FIELDS = (
     BatchField("inputs"),  # [B, T] token ids
-    BatchField("targets"),  # [B, T] the next token at each position
+    BatchField("targets", fill="next", source="inputs"),  # [B, T] the next token at each position
     BatchField("positions", fill="positions"),  # [B, T] position within its document
     BatchField("segment_ids", fill="segments"),  # [B, T] document id, 0 = padding
     BatchField("weights", "float32", fill="weights"),  # [B, T] 1 where the target counts
 )
 
 
-def loss(logits, batch: dict, z_loss: float = 0.0) -> LossTerms:
-    """Next-token cross entropy summed over weighted positions, and token accuracy."""
+def loss(logits, batch: dict, config=None) -> LossTerms:
+    """Next-token cross entropy summed over weighted positions (plus optim.z_loss), and
+    token accuracy."""
+    z_loss = config.optim.z_loss if config is not None else 0.0
     total, weight = token_losses(logits, batch["targets"], batch["weights"], z_loss)
     return LossTerms(total, weight,
                      {"accuracy": token_accuracy(logits, batch["targets"], batch["weights"])})

@@ -6,13 +6,13 @@ from __future__ import annotations
 from scaling.accounting import Layout, StackLayout
 from scaling.config import ConfigError, ModelConfig
 from scaling.families.registry import Family
+from scaling.models import seq2seq_decoding
 from scaling.models.encdec import EncDec
 
 
 def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla") -> EncDec:
-    if mode == "decode":
-        raise ConfigError("incremental decoding of the encdec family is not implemented yet")
-    return EncDec(model, deterministic=mode != "train", implementation=implementation)
+    return EncDec(model, deterministic=mode != "train", implementation=implementation,
+                  decode=mode == "decode")
 
 
 def model_args(batch: dict) -> tuple:
@@ -34,4 +34,5 @@ def check(model: ModelConfig) -> None:
 
 
 FAMILY = Family("encdec", ("seq2seq",), make_model, model_args, layout, check,
-                description="encoder-decoder Transformer (Vaswani et al. 2017)")
+                description="encoder-decoder Transformer (Vaswani et al. 2017)",
+                translator=seq2seq_decoding.translate_ids)

@@ -19,10 +19,11 @@ FIELDS = (
 )
 
 
-def loss(outputs, batch: dict, z_loss: float = 0.0) -> LossTerms:
+def loss(outputs, batch: dict, config=None) -> LossTerms:
     """Masked-LM cross entropy over the selected positions, plus NSP when labels are given:
     total / weight = MLM mean + NSP mean for one batch (§3.1)."""
     mlm_logits, nsp_logits = outputs  # [B, T, V], [B, 2]
+    z_loss = config.optim.z_loss if config is not None else 0.0
     total, weight = token_losses(mlm_logits, batch["targets"], batch["weights"], z_loss)
     metrics = {"mlm_accuracy": token_accuracy(mlm_logits, batch["targets"], batch["weights"])}
     if "nsp_labels" in batch:

@@ -23,8 +23,10 @@ class BatchField:
     """One array of a batch: name, dtype, rank (2 = [B, T], 1 = [B]) and how to fill a
     stand-in batch (dummy for init and eval_shape, synthetic for benchmarks):
 
-    ids: token ids (random in the vocabulary); positions: 0..T-1; segments: all 1 (one
-    document a row); weights: all 1.0; labels: class ids (random below `classes`); zeros.
+    ids: token ids (random in the vocabulary); next: the ids of field `source` shifted left
+    by one (next-token targets of one random sequence); positions: 0..T-1; segments: all 1
+    (one document a row); weights: all 1.0; labels: class ids (random below `classes`);
+    zeros.
     """
 
     name: str
@@ -32,6 +34,7 @@ class BatchField:
     rank: int = 2
     fill: str = "ids"
     classes: int = 2
+    source: str = ""  # with fill="next": the field these are the next tokens of
 
     def shape(self, batch: int, length: int) -> tuple[int, ...]:
         return (batch, length) if self.rank == 2 else (batch,)
@@ -51,9 +54,10 @@ class LossTerms:
 class Objective:
     """A training objective: its batch schema, loss, metrics and data pipeline.
 
-    loss(outputs, batch, z_loss) -> LossTerms, where outputs are what the family's model
-    returns for that batch. load_data(config, process_index=, process_count=) -> a pipeline
-    with .iterator(step), .eval_batches(), .tokenizer (scaling/data/).
+    loss(outputs, batch, config) -> LossTerms, where outputs are what the family's model
+    returns for that batch and `config` the run's Config (z-loss, label smoothing, ...).
+    load_data(config, process_index=, process_count=) -> a pipeline with .iterator(step),
+    .eval_batches(), .tokenizer (scaling/data/).
     """
 
     name: str
@@ -82,7 +86,8 @@ class Family:
     layout: Callable
     check: Callable = lambda model: None
     description: str = ""
-    decoder: Callable | None = None  # autoregressive generation (scaling/models/decoding.py)
+    decoder: Callable | None = None  # continue a prompt (scaling/models/decoding.py)
+    translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
     hf_converter: object | None = None  # HuggingFace import/export (the interop issue)
 
 

@@ -36,11 +36,17 @@ def abstract_batch(fields, batch: int, length: int, sharding=None) -> dict:
 def synthetic_batch(fields, batch: int, length: int, vocab_size: int,
                     rng: np.random.Generator) -> dict:
     """A full-length, single-document batch with uniform-random token ids (benchmarks: no
-    dataset needed)."""
+    dataset needed); next-token fields continue the random sequence of their source."""
     out = {}
     for f in fields:
+        if f.fill == "next":
+            seq = rng.integers(0, vocab_size, (batch, length + 1), dtype=np.int32)  # [B, T+1]
+            out[f.source], out[f.name] = seq[:, :-1], seq[:, 1:]
+    for f in fields:
         shape = f.shape(batch, length)
-        if f.fill == "ids":
+        if f.name in out:
+            value = out[f.name]
+        elif f.fill == "ids":
             value = rng.integers(0, vocab_size, shape)
         elif f.fill == "labels":
             value = rng.integers(0, f.classes, shape)

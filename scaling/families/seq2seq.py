@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.models.losses import token_accuracy, token_losses
+from scaling.models.losses import smoothed_token_losses, token_accuracy
 
 FIELDS = (
     BatchField("inputs"),  # [B, S] source ids
@@ -12,16 +12,22 @@ FIELDS = (
     BatchField("decoder_inputs"),  # [B, T] target shifted right (starts with bos)
     BatchField("positions", fill="positions"),  # [B, T]
     BatchField("segment_ids", fill="segments"),  # [B, T] 1 = target token, 0 = pad
-    BatchField("targets"),  # [B, T]
+    BatchField("targets", fill="next", source="decoder_inputs"),  # [B, T]
     BatchField("weights", "float32", fill="weights"),  # [B, T]
 )
 
 
-def loss(logits, batch: dict, z_loss: float = 0.0) -> LossTerms:
-    """Target-token cross entropy summed over weighted positions, and token accuracy."""
-    total, weight = token_losses(logits, batch["targets"], batch["weights"], z_loss)
-    return LossTerms(total, weight,
-                     {"accuracy": token_accuracy(logits, batch["targets"], batch["weights"])})
+def loss(logits, batch: dict, config=None) -> LossTerms:
+    """Target-token cross entropy summed over weighted positions, label-smoothed by
+    optim.label_smoothing (Vaswani et al. §5.4); `nll` is the unsmoothed loss (perplexity =
+    exp(nll)) and `accuracy` the token accuracy."""
+    eps = config.optim.label_smoothing if config is not None else 0.0
+    z_loss = config.optim.z_loss if config is not None else 0.0
+    vocab = config.model.vocab_size if config is not None else logits.shape[-1]
+    targets, weights = batch["targets"], batch["weights"]
+    total, nll, weight = smoothed_token_losses(logits, targets, weights, eps, vocab, z_loss)
+    return LossTerms(total, weight, {"nll": (nll, weight),
+                                     "accuracy": token_accuracy(logits, targets, weights)})
 
 
 def load_data(config, **kwargs):
@@ -30,5 +36,5 @@ def load_data(config, **kwargs):
     return load_seq2seq_data(config, **kwargs)
 
 
-OBJECTIVE = Objective("seq2seq", FIELDS, loss, load_data, metrics=("accuracy",),
+OBJECTIVE = Objective("seq2seq", FIELDS, loss, load_data, metrics=("nll", "accuracy"),
                       description="source -> target records (parallel text)")

@@ -115,6 +115,7 @@ class Attention(nn.Module):
     implementation: str = "xla"  # xla | cudnn
     logit_scale: float | None = None  # None: 1/√H; μP uses ∝ 1/H (Yang et al. 2022 §3)
     cache_len: int = 0  # > 0: autoregressive decoding with a key/value cache of this many slots
+    cache_kv: bool = False  # cross-attention while decoding: keys/values of x_kv computed once
 
     def _update_cache(self, k, v, start):
         """Write this call's keys and values at slots start.. of the decode cache and return
@@ -134,7 +135,8 @@ class Attention(nn.Module):
 
         `mask` must already include the causal part when `causal` is set; the flag only lets
         the cuDNN path use its causal kernel. With a decode cache, the new keys go to slots
-        `start`.. and `mask` is against all `cache_len` slots.
+        `start`.. and `mask` is against all `cache_len` slots. With `cache_kv`, the first call
+        stores the keys/values of `x_kv` and later calls reuse them (x_kv may then be None).
         """
         D = x_q.shape[-1]
         N, H = self.n_heads, D // self.n_heads
@@ -144,8 +146,16 @@ class Attention(nn.Module):
                           ("heads", "kv"), self.init_std, self.dtype, name=name)
 
         q = proj("query")(x_q)  # [B, T, N, H]
-        k = proj("key")(x_kv)  # [B, S, N, H]
-        v = proj("value")(x_kv)  # [B, S, N, H]
+        if self.cache_kv and self.has_variable("cache", "cross_key"):
+            # decoding after the first step: the encoder's keys/values as computed then
+            k = self.get_variable("cache", "cross_key")  # [B, S, N, H]
+            v = self.get_variable("cache", "cross_value")  # [B, S, N, H]
+        else:
+            k = proj("key")(x_kv)  # [B, S, N, H]
+            v = proj("value")(x_kv)  # [B, S, N, H]
+            if self.cache_kv:
+                self.put_variable("cache", "cross_key", k)
+                self.put_variable("cache", "cross_value", v)
         if self.cache_len:
             k, v = self._update_cache(k, v, start)  # [B, cache_len, N, H]
         dropout = 0.0 if self.deterministic else self.dropout_rate

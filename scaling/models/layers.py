@@ -156,7 +156,7 @@ class Block(nn.Module):
     cross: bool = False
     deterministic: bool = True
     implementation: str = "xla"
-    cache_len: int = 0  # > 0: decoding with a key/value cache (self-attention only)
+    cache_len: int = 0  # > 0: decoding: self-attention cache, cross-attention K/V computed once
 
     def _residual(self, x, fn, name):
         m = self.model
@@ -176,12 +176,12 @@ class Block(nn.Module):
         out_std = std / math.sqrt(2 * self.n_layers_total)
         scale = 1.0 / math.sqrt(m.d_head * m.width_mult)
 
-        def attention(name, cache_len=0):
+        def attention(name, cache_len=0, cache_kv=False):
             return Attention(
                 m.n_heads, dtype=dtype_of(m), init_std=std, out_std=out_std,
                 dropout_rate=m.attn_dropout, deterministic=self.deterministic,
                 implementation=self.implementation, logit_scale=scale, cache_len=cache_len,
-                name=name)
+                cache_kv=cache_kv, name=name)
 
         T = x.shape[1]
         start = 0
@@ -195,8 +195,8 @@ class Block(nn.Module):
         x = self._residual(
             x, lambda h: self_attn(h, h, mask, causal=self.causal, start=start), "self_attn")
         if self.cross:
-            x = self._residual(
-                x, lambda h: attention("cross_attn")(h, enc, enc_mask), "cross_attn")
+            cross = attention("cross_attn", cache_kv=self.cache_len > 0)  # decoding: K/V once
+            x = self._residual(x, lambda h: cross(h, enc, enc_mask), "cross_attn")
         mlp = MLP(m, in_std=std, out_std=out_std, deterministic=self.deterministic, name="mlp")
         x = self._residual(x, mlp, "mlp")
         return constrain(x), None  # [B, T, D]

@@ -10,6 +10,7 @@ boundary and exits cleanly; a non-finite step changes nothing and is logged, and
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -99,8 +100,9 @@ def _close_quietly(run: Run) -> None:
 
 def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGuard, bar,
                    start: int, evals: list) -> Hooks:
-    """The hooks every run has, in order: non-finite guard, logging, evaluation, preemption,
-    checkpointing. Extra hooks go after them (or before checkpointing, to be saved)."""
+    """The hooks every run has, in order: non-finite guard, logging, evaluation, (BLEU for a
+    translation run with train.eval_bleu), preemption, checkpointing. Extra hooks go before
+    preemption, so that a checkpoint follows them."""
     cfg, t = run.config, run.config.train
     meter = Throughput(flops_per_token(cfg.model, cfg.seq_len)["total"])
     step_tokens = t.global_batch * cfg.seq_len
@@ -111,6 +113,8 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         speed = meter.update(step_tokens * (info.step - last["log"]))
         m = jax.device_get(info.metrics)
         extra = {k: finite_or_none(m[k]) for k in run.objective.metrics if k in m}
+        if extra.get("nll") is not None:
+            extra["ppl"] = finite_or_none(math.exp(min(extra["nll"], 700.0)))
         writer.write(info.step, {"loss": finite_or_none(m["loss"]),
                                  "grad_norm": finite_or_none(m["grad_norm"]),
                                  "lr": m["lr"], "skipped": guard.total, **extra, **speed})
@@ -125,6 +129,25 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         meter.reset()  # evaluation time is not training throughput
         last["log"] = info.step
 
+    translator = {}
+
+    def bleu(info: StepInfo) -> None:
+        """Greedy BLEU/chrF of the first train.eval_bleu validation pairs."""
+        from scaling.bleu import corpus_pairs, corpus_scores
+        from scaling.translator import Translator
+
+        if not translator:
+            translator["t"] = Translator(run.resolved, run.mesh, run.data.tokenizer,
+                                         run.shardings.params)
+            translator["pairs"] = corpus_pairs(run.data.corpus, run.data.fields, "validation",
+                                              t.eval_bleu)
+        tr, pairs = translator["t"], translator["pairs"]
+        hyps = tr.translate(run.state.params, tr.encode([s for s, _ in pairs]), beam=1,
+                            alpha=0.0)
+        scores = corpus_scores(hyps, [r for _, r in pairs])
+        writer.write(info.step, {"eval_bleu": scores["bleu"], "eval_chrf": scores["chrf"]})
+        meter.reset()
+
     def preemption(info: StepInfo) -> None:
         if preempt.reached(info.step):
             info.stop = info.save = True
@@ -138,6 +161,9 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
     hooks.add("log", log, every=t.log_every)
     hooks.add("eval", evaluate, every=t.eval_every, at_end=False,
               also=lambda info: info.step == info.total)
+    if t.eval_bleu and run.family.translator is not None:
+        hooks.add("bleu", bleu, every=t.eval_every, at_end=False,
+                  also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)
     return hooks

@@ -1,4 +1,5 @@
-"""AdamW with linear warmup, cosine decay, global-norm clipping and masked weight decay."""
+"""AdamW with a warmup schedule (scaling/schedules.py), global-norm clipping and masked weight
+decay."""
 
 from __future__ import annotations
 
@@ -6,15 +7,7 @@ import jax
 import optax
 
 from scaling.config import OptimConfig
-
-
-def schedule(optim: OptimConfig, total_steps: int) -> optax.Schedule:
-    """Linear warmup to `lr`, then cosine decay to `min_lr_ratio · lr` at `total_steps`
-    (GPT-3 §B: warmup, then cosine down to 10% of the peak)."""
-    warmup = min(optim.warmup_steps, max(total_steps - 1, 0))
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=optim.lr, warmup_steps=warmup,
-        decay_steps=max(total_steps, warmup + 1), end_value=optim.lr * optim.min_lr_ratio)
+from scaling.schedules import schedule
 
 
 def decay_mask(params):

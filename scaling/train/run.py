@@ -5,6 +5,7 @@ restore or init, compile.
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
@@ -50,6 +51,8 @@ def evaluate(eval_fn, params, batches: list[dict], mesh) -> dict:
             acc[0], acc[1] = acc[0] + float(num), acc[1] + float(den)
     out = {"eval_loss": total / max(weight, 1.0)}
     out.update({f"eval_{k}": n / max(d, 1.0) for k, (n, d) in sums.items()})
+    if "eval_nll" in out:  # perplexity of the unsmoothed loss
+        out["eval_ppl"] = math.exp(min(out["eval_nll"], 700.0))
     return out
 
 

@@ -35,7 +35,7 @@ def _model_and_loss(config: Config, mode: str):
 
     def loss_fn(params, batch, rngs=None):
         outputs = model.apply({"params": params}, *family.model_args(batch), rngs=rngs)
-        return objective.loss(outputs, batch, config.optim.z_loss)
+        return objective.loss(outputs, batch, config)
 
     return model, loss_fn
 

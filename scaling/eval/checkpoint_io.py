@@ -1,0 +1,76 @@
+"""A trained run read back for inference: its config, a mesh for this host, its parameters
+restored sharded as in training (not copied to one device), its tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+
+import jax
+
+from scaling import sharding
+from scaling.config import Config, ConfigError, MeshConfig, from_dict
+from scaling.errors import UserError
+from scaling.platform import resolve
+
+
+def read_config(workdir: str) -> Config:
+    """The run's config.json, or a UserError saying the directory is not a run."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{workdir} is not a run directory: no config.json (train one with "
+                        f"`scaling train --workdir {workdir}`)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return from_dict(json.load(f), where=path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: cannot read the run's config ({e})") from None
+
+
+def inference_mesh(config: Config):
+    """The run's own mesh when it fits this host's devices, else every device on fsdp, else
+    one device; returns (config with that mesh, resolved for the platform; mesh)."""
+    n = jax.device_count()
+    for mesh_cfg, devices in ((config.mesh, None), (MeshConfig(1, -1, 1), None),
+                              (MeshConfig(1, 1, 1), jax.devices()[:1])):
+        candidate = dataclasses.replace(config, mesh=mesh_cfg)
+        try:
+            mesh = sharding.make_mesh(mesh_cfg, devices, config=candidate)
+        except ConfigError:
+            continue
+        return resolve(candidate, mesh.devices.flat), mesh
+    raise UserError(f"no mesh of the {n} devices fits {config.name}")  # 1 device always fits
+
+
+def restore_sharded(workdir: str, config: Config, mesh):
+    """(parameters laid out on `mesh` as in training, their shardings, checkpoint metadata
+    with its step) of the latest committed checkpoint."""
+    from scaling.checkpoint import Checkpoints, checkpoint_dir
+    from scaling.train.optimizer import make_optimizer
+    from scaling.train.state import sharded_abstract_state
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode as a warning
+    ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
+    step = ckpt.latest_step()
+    if step is None:
+        raise UserError(f"{workdir} has no committed checkpoint yet")
+    tx = make_optimizer(config.optim, config.train.steps)
+    target, shardings = sharded_abstract_state(config, tx, mesh)
+    params = ckpt.restore_params(step, target.params)
+    meta = {**ckpt.read_json(step, "meta"), "step": step}
+    ckpt.manager.close()
+    return params, shardings.params, meta
+
+
+def run_tokenizer(config: Config, meta: dict, fields: tuple[str, ...] = ()):
+    """The run's tokenizer (rebuilt from its data config), checked against the hash stored
+    with the checkpoint; also the corpus."""
+    from scaling.checkpoint import check_tokenizer
+    from scaling.data.api import open_corpus
+
+    corpus, tokenizer, _ = open_corpus(config, fields)
+    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
+                                         "vocab_size": tokenizer.vocab_size}})
+    return corpus, tokenizer
