@@ -33,6 +33,11 @@ ITEMS = ("state", "data", "config", "meta")
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a step that has not committed
 
 
+class DamagedCheckpointError(Exception):
+    """A committed step that cannot be read back: a missing or damaged item, an empty
+    directory, unreadable metadata. Resume moves it aside and tries the previous step."""
+
+
 class ResumeWarning(UserWarning):
     """A resume whose environment differs from the save's: bit-exactness is not promised."""
 
@@ -144,22 +149,62 @@ class Checkpoints:
             self.manager.close()
 
     def _save_error(self, e: BaseException) -> UserError:
-        committed = _committed_on_disk(self.directory)
+        try:  # an earlier async save may still be committing: let it, then say what is there
+            self.manager.wait_until_finished()
+        except Exception:  # noqa: BLE001 - that save's own failure is reported elsewhere
+            pass
+        committed = committed_steps(self.directory)
         last = max(committed) if committed else None
         return UserError(
             f"saving a checkpoint to {self.directory} failed ({_first_line(e)}); the last "
             f"committed step {last} is intact. Check that the directory is writable and the "
             f"disk has space, then rerun to resume")
 
-    def restore(self, step: int, target) -> dict:
+    def verify(self, step: int) -> dict:
+        """What can be checked cheaply before restoring `step`: every item is present and
+        committed, the JSON items parse, the array metadata (shapes, dtypes) reads and
+        holds parameters. Returns {"tree": array metadata, "meta": ..., "config": ...};
+        raises DamagedCheckpointError naming the problem."""
+        path = os.path.join(self.directory, str(step))
+        for item in ITEMS:
+            if not os.path.isdir(os.path.join(path, item)):
+                raise DamagedCheckpointError(f"item {item!r} is missing")
+        try:
+            meta, config = self.read_json(step, "meta"), self.read_json(step, "config")
+            tree = self.saved_tree(step)
+        except Exception as e:  # noqa: BLE001 - any unreadable item is damage
+            raise DamagedCheckpointError(_first_line(e)) from None
+        if not isinstance(meta, dict) or not isinstance(config, dict):
+            raise DamagedCheckpointError("the meta or config item is not a JSON object")
+        if not tree or not flat_shapes(dict(tree).get("params") or {}):
+            raise DamagedCheckpointError("the state item holds no parameters (metadata lost)")
+        return {"tree": tree, "meta": meta, "config": config}
+
+    def quarantine(self, step: int) -> str:
+        """Move a damaged step aside to `<step>.damaged` (never deleted) and forget it."""
+        src = os.path.join(self.directory, str(step))
+        dst, n = f"{src}.damaged", 1
+        while os.path.exists(dst):
+            n += 1
+            dst = f"{src}.damaged{n}"
+        os.rename(src, dst)
+        self.manager.reload()
+        return dst
+
+    def restore(self, step: int, target, tree=None) -> dict:
         """Restore `step` onto `target`, a tree of ShapeDtypeStructs carrying the *current*
         mesh's shardings (this is what reshards). Returns {state, data, config, meta}.
-        Raises UserError listing the paths if the saved tree differs from `target`."""
-        check_compatible(self.saved_tree(step), target, self.directory, step)
+        Raises UserError listing the paths if the saved tree differs from `target`, and
+        DamagedCheckpointError if the arrays cannot be read."""
+        check_compatible(self.saved_tree(step) if tree is None else tree, target,
+                         self.directory, step)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore(),
             config=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
-        restored = self.manager.restore(step, args=args)
+        try:
+            restored = self.manager.restore(step, args=args)
+        except Exception as e:  # noqa: BLE001 - truncated or corrupted array files
+            raise DamagedCheckpointError(_first_line(e)) from None
         return {name: restored[name] for name in ITEMS}
 
     def restore_params(self, step: int, target_params) -> dict:
@@ -192,7 +237,7 @@ class Checkpoints:
             **{item: ocp.args.JsonRestore()}))[item]
 
 
-def _committed_on_disk(directory: str) -> list[int]:
+def committed_steps(directory: str) -> list[int]:
     """Step directories that committed (names that are integers), read from disk."""
     try:
         names = os.listdir(directory)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from scaling.errors import UserError
+
+MAX_HOST_DEVICES = 1024
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +35,27 @@ def _load_config(args):
     config = apply_overrides(get_preset(args.config), args.set)
     if getattr(args, "data", None):
         config = apply_overrides(config, [f"data.source={args.data}"])
-    return validate(config)
+    return validate(_absolute_paths(config))
+
+
+def _absolute_paths(config):
+    """Paths given relative to the current directory, made absolute, so that config.json
+    means the same from anywhere (a resume or `generate` started elsewhere)."""
+    import dataclasses
+
+    d = config.data
+    kind, sep, arg = d.source.partition(":")
+    source = d.source
+    if sep and kind in ("text", "jsonl", "tsv") and arg:
+        source = f"{kind}:{os.path.abspath(os.path.expanduser(arg))}"
+
+    def path(p):
+        return os.path.abspath(os.path.expanduser(p)) if p else p
+
+    tokenizer = d.tokenizer if d.tokenizer in ("sentencepiece", "byte") else path(d.tokenizer)
+    data = dataclasses.replace(d, source=source, tokenizer=tokenizer,
+                               cache_dir=path(d.cache_dir), tfds_data_dir=path(d.tfds_data_dir))
+    return dataclasses.replace(config, data=data)
 
 
 def _host_devices(n: int | None) -> None:
@@ -41,18 +64,25 @@ def _host_devices(n: int | None) -> None:
         return
     if n < 1:
         raise UserError(f"--host-devices {n}: expected a positive number of devices")
+    if n > MAX_HOST_DEVICES:
+        raise UserError(f"--host-devices {n}: at most {MAX_HOST_DEVICES} simulated CPU devices "
+                        f"(each costs memory and compile time); to check a pod-size layout "
+                        f"use `scaling bench compile --topology`")
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
 def cmd_train(args) -> int:
+    config = _load_config(args)  # bad flags fail before the heavy imports
+    if args.stop_at is not None and args.stop_at < 1:
+        raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
     from scaling.distributed import initialize_from_env
     from scaling.train.loop import train
 
-    config = _load_config(args)
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
-    summary = train(config, workdir, progress=not args.quiet, init_from=args.init_from,
+    init_from = os.path.abspath(args.init_from) if args.init_from else None
+    summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
                     stop_at=args.stop_at)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
@@ -69,9 +99,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_params(args) -> int:
+    config = _load_config(args)
     from scaling.params import count_params
 
-    config = _load_config(args)
     counts = count_params(config)
     if args.json:
         print(json.dumps({"preset": config.name, **counts}))
@@ -82,24 +112,32 @@ def cmd_params(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    config = _load_config(args)  # bad flags fail before the heavy imports
     from scaling import bench
 
     if args.what == "train":
-        config = _load_config(args)
         return bench.bench_train(config, steps=args.steps, warmup=args.warmup)
     if args.what == "data":
-        config = _load_config(args)
+        if args.steps < 1:
+            raise UserError(f"--steps {args.steps}: expected at least one step")
         return bench.bench_data(config, steps=args.steps)
     if args.what == "compile":
         from scaling.aot import bench_compile
 
-        return bench_compile(_load_config(args), args.topology)
+        return bench_compile(config, args.topology)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
 def cmd_generate(args) -> int:
     from scaling.eval.generate import generate_text
 
+    if not args.temperature >= 0 or not math.isfinite(args.temperature):
+        raise UserError(f"--temperature {args.temperature}: expected a finite value >= 0 "
+                        f"(0 = greedy)")
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("--prompt is not valid UTF-8 text") from None
     text = generate_text(args.workdir, args.prompt, args.max_new_tokens, args.temperature,
                          args.top_k, args.seed)
     print(args.prompt + text)
@@ -237,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args) or 0)
     except UserError as e:
         print(f"scaling: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only or missing path, a directory for a file
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"scaling: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except UnicodeError as e:
+        print(f"scaling: error: text that is not valid UTF-8 ({e})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("scaling: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 
@@ -194,11 +195,15 @@ def _parse_value(key: str, raw: str, typ) -> object:
                 raise ValueError
             return int(value)
         if typ is float:
-            return float(raw)
+            value = float(raw)
+            if math.isfinite(value):
+                return value
         if typ is str:
             return str(raw)
     except (ValueError, OverflowError):
         raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}") from None
+    if typ is float:
+        raise ConfigError(f"--set {key}={raw}: expected a finite number")
     raise TypeError(f"config field {key} has unsupported type {typ!r}; config fields are "
                     f"bool, int, float or str")
 
@@ -206,7 +211,9 @@ def _parse_value(key: str, raw: str, typ) -> object:
 def _check_value(key: str, value, typ, where: str) -> object:
     """A value read from JSON, checked against the field's type (ints are accepted where a
     float is expected; bools are not ints here)."""
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+    if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {key}={value!r} is not a finite number")
         return float(value)
     if typ in (bool, int, float, str) and type(value) is typ:
         return value

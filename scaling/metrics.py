@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaling.errors import UserError
+
 # Dense bf16 peak FLOP/s per chip, matched against `device.device_kind` (lower-cased).
 PEAK_BF16 = (
     ("h100", 989e12),
@@ -77,6 +79,30 @@ class Throughput:
         return {"tokens_per_sec": tps, "flops_per_sec": achieved, "mfu": achieved / self.peak}
 
 
+class MetricsError(UserError):
+    """metrics.jsonl could not be written (a full disk, say): the job stops."""
+
+
+def read_rows(path: str, warn=None) -> list[dict]:
+    """The rows of a metrics.jsonl; a line that does not parse (a write torn by a crash or a
+    full disk) is dropped, with `warn(message)`."""
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                if warn:
+                    warn(f"{path}:{n}: dropped a torn or unreadable row")
+                continue
+            rows.append(row)
+    return rows
+
+
 class MetricsWriter:
     """metrics.jsonl (one JSON object per logged step) and TensorBoard events, process 0 only."""
 
@@ -92,15 +118,23 @@ class MetricsWriter:
         self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
 
     def write(self, step: int, values: dict) -> None:
+        """Append one row (written and flushed as one line; a failed write raises
+        MetricsError, and a torn last line is dropped on resume: `read_rows`)."""
         if not self.enabled:
             return
         row = {"step": int(step)}
         row.update({k: _plain(v) for k, v in values.items()})
-        self._jsonl.write(json.dumps(row) + "\n")
-        self._jsonl.flush()
+        try:
+            self._write_line(json.dumps(row) + "\n")
+        except OSError as e:
+            raise MetricsError(f"cannot write {self._jsonl.name}: {e.strerror}") from None
         for key, value in row.items():
             if key != "step" and isinstance(value, (int, float)):
                 self._tb.add_scalar(key, value, step)
+
+    def _write_line(self, text: str) -> None:
+        self._jsonl.write(text)
+        self._jsonl.flush()
 
     def close(self) -> None:
         if self._jsonl:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from scaling.config import Config, ConfigError
 from scaling.data.tokenizer import TOKENIZER_TYPES
-from scaling.families import family_names, family_of, objective_of
+from scaling.families import family_names, family_of, objective_of, param_counts
 from scaling.models.attention import IMPLEMENTATIONS
 from scaling.models.layers import ACTIVATIONS, NORMS, POSITION_EMBEDDINGS
 from scaling.models.stack import REMAT_POLICIES
 from scaling.platform import DTYPES
 from scaling.schedules import SCHEDULES
+
+MAX_DIM = 2**31 - 1  # int32 indices and shapes
+MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -55,6 +58,17 @@ def validate(config: Config) -> Config:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}={value}: must be a positive integer")
+    for key, value in {"model.vocab_size": m.vocab_size, "model.d_model": m.d_model,
+                       "model.d_ff": m.d_ff, "model.max_len": m.max_len,
+                       "model.n_layers": m.n_layers, "model.n_heads": m.n_heads,
+                       "model.vocab_multiple": m.vocab_multiple}.items():
+        if value > MAX_DIM:
+            raise ConfigError(f"{key}={value}: larger than {MAX_DIM:,}, which no array axis "
+                              f"here can hold")
+    total = param_counts(m)["total"]
+    if total > MAX_PARAMS:
+        raise ConfigError(f"the model has {total:.3g} parameters, more than {MAX_PARAMS:.0e}; "
+                          f"check model sizes (vocab_size, d_model, d_ff, n_layers)")
     if m.d_model % m.n_heads:
         raise ConfigError(
             f"model.n_heads={m.n_heads} does not divide model.d_model={m.d_model}; "

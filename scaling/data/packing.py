@@ -30,6 +30,7 @@ import numpy as np
 
 from scaling.data import cache
 from scaling.data.tokenizer import Tokenizer
+from scaling.errors import DataError
 
 _FORMAT = "stream-v1"
 
@@ -77,9 +78,16 @@ def cached_stream(corpus, split: str, tokenizer: Tokenizer, cache_root: Path) ->
         stream = encode_documents(corpus.texts(split), tokenizer)
         cache.save_npy_atomic(tokens_path, stream.tokens)
         cache.save_npy_atomic(starts_path, stream.doc_starts)
-    return TokenStream(
-        tokens=np.load(tokens_path, mmap_mode="r"), doc_starts=np.load(starts_path)
-    )
+    try:
+        tokens, starts = np.load(tokens_path, mmap_mode="r"), np.load(starts_path)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(
+            f"the token cache {base} is damaged ({type(e).__name__}: {str(e)[:120]}); delete "
+            f"that directory and rerun to rebuild it") from None
+    if len(starts) and (starts[-1] > len(tokens) or np.any(np.diff(starts) < 0)):
+        raise DataError(f"the token cache {base} is inconsistent (document starts past the "
+                        f"token count); delete that directory and rerun to rebuild it")
+    return TokenStream(tokens=tokens, doc_starts=starts)
 
 
 def pack_rows(stream: TokenStream, rows: np.ndarray, seq_len: int) -> dict[str, np.ndarray]:

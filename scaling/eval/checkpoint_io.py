@@ -14,19 +14,25 @@ from scaling import sharding
 from scaling.config import Config, ConfigError, MeshConfig, from_dict
 from scaling.errors import UserError
 from scaling.platform import resolve
+from scaling.validate import validate
 
 
 def read_config(workdir: str) -> Config:
-    """The run's config.json, or a UserError saying the directory is not a run."""
+    """The run's config.json, type-checked and validated, or a UserError saying what is wrong
+    with it (not a run directory, unreadable, damaged)."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{workdir} is not a run directory: no config.json (train one with "
                         f"`scaling train --workdir {workdir}`)")
     try:
         with open(path, encoding="utf-8") as f:
-            return from_dict(json.load(f), where=path)
+            config = from_dict(json.load(f), where=path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: cannot read the run's config ({e})") from None
+    try:
+        return validate(config)
+    except UserError as e:
+        raise UserError(f"{path}: the run's config is invalid: {e}") from None
 
 
 def inference_mesh(config: Config):

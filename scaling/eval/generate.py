@@ -6,15 +6,13 @@ Letter legend: B batch, P prompt length, V vocab, K new tokens.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaling.config import Config, from_dict
+from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import family_of
 from scaling.models.decoding import generate, init_cache, sample  # noqa: F401
@@ -28,18 +26,11 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
     from scaling import sharding
     from scaling.checkpoint import Checkpoints, checkpoint_dir
     from scaling.config import MeshConfig
+    from scaling.eval.checkpoint_io import read_config
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import sharded_abstract_state
 
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{workdir} is not a run directory: no config.json (train one with "
-                        f"`scaling train --workdir {workdir}`)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = from_dict(json.load(f), where=path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: cannot read the run's config ({e})") from None
+    config = read_config(workdir)
     family = family_of(config.model)
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "

@@ -122,7 +122,11 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int,
             results.append(r)
             print(f"{r['task']:<24} {k:>2}-shot  acc {r['acc']:.3f} ± {r['acc_stderr']:.3f}  "
                   f"acc_norm {r['acc_norm']:.3f}  (n={r['n']}, chance {r['chance']:.3f})")
-    with open(os.path.join(workdir, "eval.jsonl"), "a", encoding="utf-8") as f:
-        for r in results:
-            f.write(json.dumps(r) + "\n")
+    try:
+        with open(os.path.join(workdir, "eval.jsonl"), "a", encoding="utf-8") as f:
+            for r in results:
+                f.write(json.dumps(r) + "\n")
+    except OSError as e:  # the scores are printed above: nothing is lost
+        raise UserError(f"cannot append the scores above to {workdir}/eval.jsonl: "
+                        f"{e.strerror}") from None
     return results

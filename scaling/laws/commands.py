@@ -13,7 +13,6 @@ import argparse
 import os
 
 from scaling.errors import UserError
-from scaling.laws import fit, plots, report, results
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -81,7 +80,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")  # fmt: skip
 
 
-def _settings(args: argparse.Namespace) -> fit.FitSettings:
+def _settings(args: argparse.Namespace) -> fit.FitSettings:  # noqa: F821
+    from scaling.laws import fit
+
     if args.bootstrap < 0:
         raise UserError(f"--bootstrap {args.bootstrap}: expected a count >= 0")
     if args.starts < 0:
@@ -101,7 +102,9 @@ def _settings(args: argparse.Namespace) -> fit.FitSettings:
     )
 
 
-def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:
+def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
+    from scaling.laws import plots, results
+
     paths = []
     for variable in ("N", "D", "C"):
         law = outcome.power_laws.get(variable)
@@ -118,6 +121,8 @@ def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:
 
 def fit_command(args: argparse.Namespace) -> int:
     """Load the results, run every fit, write fit.json, report.md and figures to --out."""
+    from scaling.laws import fit, report, results  # lazy: scipy, matplotlib
+
     settings = _settings(args)
     table = results.load_results(args.results, n_col=args.n_col, d_col=args.d_col,
                                  c_col=args.c_col, loss_col=args.loss_col,
@@ -176,8 +181,10 @@ def sweep_command(args: argparse.Namespace) -> int:
               f"steps={r.config.train.steps} lr={r.config.optim.lr:g}")  # fmt: skip
     if args.dry_run:
         return 0
-    os.makedirs(args.workdir, exist_ok=True)
-    trained = sweep.run_sweep(runs, args.workdir, jobs=args.jobs)
+    from scaling.lock import RunLock
+
+    with RunLock(args.workdir, "sweep"):  # one sweep per directory (its runs lock their own)
+        trained = sweep.run_sweep(runs, args.workdir, jobs=args.jobs)
     rows = sweep.gather_results(runs, args.workdir)
     finished = sum(sweep.is_finished(os.path.join(args.workdir, r.name)) for r in runs)
     print(f"trained {len(trained)} run(s) this time; {finished} of {len(runs)} finished; "

@@ -42,12 +42,23 @@ class Results:
         return Results(self.n[idx], self.d[idx], self.c[idx], self.loss[idx], budget, self.source)
 
 
+def _read_text(path: str) -> str:
+    """The file as UTF-8 text; a binary or unreadable file is a ResultsError."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not a UTF-8 text table ({e.reason} at byte {e.start}); "
+                           f"give a CSV, TSV or JSONL file") from None
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read ({e.strerror})") from None
+
+
 def _read_rows(path: str) -> list[tuple[int, dict]]:
     """(line number, row dict) for every data row of a CSV, TSV or JSONL file."""
     if not os.path.isfile(path):
         raise ResultsError(f"results file {path!r} does not exist")
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
+    text = _read_text(path)
     if not text.strip():
         raise ResultsError(f"{path}: the file is empty; expected a CSV header or JSONL rows")
     if path.endswith((".jsonl", ".json")) or text.lstrip().startswith("{"):
@@ -129,9 +140,7 @@ def load_metrics(path: str) -> list[dict]:
     """The JSON objects of a run's metrics.jsonl (one per logged step)."""
     if not os.path.isfile(path):
         raise ResultsError(f"metrics file {path!r} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return [row for _, row in _jsonl_rows(path, text)]
+    return [row for _, row in _jsonl_rows(path, _read_text(path))]
 
 
 def find_runs(root: str) -> dict[str, str]:

@@ -89,9 +89,15 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
     if unknown:
         raise SpecError(f"spec ladder: unknown key {sorted(unknown)[0]!r} (known: "
                         f"{', '.join(sorted(LADDER_KEYS))})")  # fmt: skip
-    aspect = float(ladder.get("aspect_ratio", 64))
-    head_dim = int(ladder.get("head_dim", 64))
-    ff_mult = float(ladder.get("ff_mult", 4))
+    try:
+        aspect = float(ladder.get("aspect_ratio", 64))
+        head_dim = int(ladder.get("head_dim", 64))
+        ff_mult = float(ladder.get("ff_mult", 4))
+    except (TypeError, ValueError):
+        raise SpecError(f"spec ladder: aspect_ratio, head_dim and ff_mult must be numbers, got "
+                        f"{ladder!r}") from None
+    if not (aspect > 0 and head_dim > 0 and ff_mult > 0):
+        raise SpecError("spec ladder: aspect_ratio, head_dim and ff_mult must be positive")
     shapes = []
     for d in _positive_list(ladder, "d_model"):
         d = int(d)
@@ -103,7 +109,13 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
 
 
 def _shapes(spec: dict) -> list[dict]:
-    shapes = list(spec.get("models") or [])
+    shapes = spec.get("models") or []
+    if not isinstance(shapes, list) or not all(isinstance(m, dict) for m in shapes):
+        raise SpecError("spec models: expected a list of mappings such as {n_layers: 2, "
+                        "d_model: 128, n_heads: 4, d_ff: 512}")
+    shapes = list(shapes)
+    if spec.get("ladder") and not isinstance(spec["ladder"], dict):
+        raise SpecError("spec ladder: expected a mapping with d_model: [...]")
     if spec.get("ladder"):
         shapes += _ladder_shapes(spec["ladder"])
     if not shapes:

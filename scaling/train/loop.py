@@ -17,10 +17,12 @@ import time
 import jax
 from tqdm import tqdm
 
+from scaling.checkpoint import committed_steps
 from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import flops_per_token, param_counts
-from scaling.metrics import MetricsWriter, Throughput
+from scaling.lock import RunLock
+from scaling.metrics import MetricsError, MetricsWriter, Throughput, read_rows
 from scaling.train.faults import NonFiniteGuard, Preemption
 from scaling.train.hooks import Hooks, StepInfo
 from scaling.train.report import finite_or_none, say, write_json
@@ -33,11 +35,13 @@ def _truncate_metrics(workdir: str, last_step: int) -> None:
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        rows = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.writelines(rows)
-    os.replace(path + ".tmp", path)
+    rows = [r for r in read_rows(path, say) if r["step"] <= last_step]
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(path + ".tmp", path)
+    except OSError as e:
+        raise UserError(f"cannot rewrite {path}: {e.strerror}") from None
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
@@ -46,6 +50,15 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
     the run summary. `stop_at` ends this session after that step (saving a checkpoint);
     the schedule still spans `train.steps`."""
     t0 = time.perf_counter()
+    lock = RunLock(workdir, "train").acquire() if jax.process_index() == 0 else None
+    try:
+        return _train_locked(config, workdir, progress, init_from, stop_at, t0)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _train_locked(config, workdir, progress, init_from, stop_at, t0) -> dict:
     run = Run(config, workdir, init_from=init_from)
     start = int(run.state.step)
     if run.lead:
@@ -57,6 +70,12 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
     preempt = Preemption()
     try:
         result = _loop(run, start, writer, preempt, progress, stop_at)
+    except MetricsError as e:
+        _close_quietly(run)
+        steps = committed_steps(run.ckpt.directory)
+        raise UserError(f"{e}; the job stopped after the last committed checkpoint (step "
+                        f"{max(steps) if steps else None}): free space and rerun to resume") \
+            from None
     except BaseException:
         _close_quietly(run)
         raise
@@ -85,8 +104,7 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
 def _eval_history(workdir: str) -> list[float]:
     """Every eval_loss of the run so far, earlier sessions included (metrics.jsonl holds one
     history: rows past a resume point are dropped on resume)."""
-    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = read_rows(os.path.join(workdir, "metrics.jsonl"))
     return [r["eval_loss"] for r in rows if r.get("eval_loss") is not None]
 
 

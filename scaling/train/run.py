@@ -14,6 +14,7 @@ import numpy as np
 from scaling import sharding
 from scaling.checkpoint import (
     Checkpoints,
+    DamagedCheckpointError,
     check_resume_metadata,
     check_tokenizer,
     checkpoint_dir,
@@ -113,11 +114,10 @@ class Run:
         self.target, self.shardings = sharded_abstract_state(self.resolved, self.tx, self.mesh)
         base = jax.random.key(self.config.train.seed)
         self.dropout_key = jax.random.fold_in(base, 1)
-        latest = self.ckpt.latest_step()
-        if latest is not None:
+        if self.ckpt.latest_step() is not None:
             if init_from:
                 say(f"--init_from {init_from} ignored: {self.workdir} already has checkpoints")
-            self.state, self.data_state = self._resume(latest)
+            self.state, self.data_state = self._resume_latest_readable()
             return
         self.state, _ = init_state(self.resolved, self.tx, self.mesh, jax.random.fold_in(base, 0),
                                    self.shardings)
@@ -125,12 +125,26 @@ class Run:
             self.state = self.state.replace(params=self._init_params(init_from))
         self.data_state = None
 
+    def _resume_latest_readable(self):
+        """Resume the newest step that reads back; a damaged one is reported, moved aside to
+        `<step>.damaged` and the previous committed step tried (docs/reliability.md)."""
+        steps = self.ckpt.all_steps()
+        for step in reversed(steps):
+            try:
+                return self._resume(step)
+            except DamagedCheckpointError as e:
+                moved = self.ckpt.quarantine(step) if self.lead else "(left for process 0)"
+                say(f"checkpoint step {step} is damaged ({e}); moved aside to {moved}; "
+                    f"trying the previous step")
+        raise UserError(f"no readable checkpoint in {self.ckpt.directory}: all of steps "
+                        f"{steps} are damaged (moved aside as <step>.damaged); remove the "
+                        f"run directory's checkpoints to start over")
+
     def _resume(self, step: int):
-        saved_meta = self.ckpt.read_json(step, "meta")
-        check_resume_metadata(saved_meta, self.meta)
-        saved_config = self.ckpt.read_json(step, "config")
-        changed = config_changes(saved_config, self.config.to_dict())
-        restored = self.ckpt.restore(step, self.target)
+        saved = self.ckpt.verify(step)
+        check_resume_metadata(saved["meta"], self.meta)
+        changed = config_changes(saved["config"], self.config.to_dict())
+        restored = self.ckpt.restore(step, self.target, saved["tree"])
         say(f"resuming from step {step} of {self.ckpt.directory}"
             + (f" (config changed: {', '.join(changed)})" if changed else ""))
         return restored["state"], restored["data"]
