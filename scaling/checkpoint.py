@@ -16,6 +16,7 @@ mismatched parameter paths are listed; nothing is partially restored).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import warnings
@@ -30,6 +31,17 @@ from scaling.config import TrainConfig
 from scaling.errors import UserError
 
 ITEMS = ("state", "data", "config", "meta")
+
+
+class _OrbaxErrorsReportedHere(logging.Filter):
+    """orbax logs a traceback when an async save fails; this wrapper reports the failure
+    itself in one line (`Checkpoints._save_error`), so drop orbax's error records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+logging.getLogger("absl").addFilter(_OrbaxErrorsReportedHere())
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a step that has not committed
 
 

@@ -30,11 +30,12 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 def _load_config(args):
     from scaling.config import apply_overrides
     from scaling.presets import get_preset
-    from scaling.validate import validate
 
-    config = apply_overrides(get_preset(args.config), args.set)
+    config = apply_overrides(get_preset(args.config), args.set)  # no JAX imported yet
     if getattr(args, "data", None):
         config = apply_overrides(config, [f"data.source={args.data}"])
+    from scaling.validate import validate  # the choice tables live in the model modules
+
     return validate(_absolute_paths(config))
 
 

@@ -272,7 +272,8 @@ def test_files_that_are_directories_binary_or_unwritable(tmp_path, capsys):
     table.write_text("N,D,loss\n1e6,1e8,3.0\n2e6,1e8,2.9\n4e6,1e8,2.8\n")
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert main(["fit", "--results", str(table), "--out", str(blocker)]) == 2
+    assert main(["fit", "--results", str(table), "--out", str(blocker), "--bootstrap", "0",
+                 "--starts", "1"]) == 2
     assert str(blocker) in one_error_line(capsys)
     spec = tmp_path / "spec.yaml"
     spec.write_text("base: gpt-tiny\ntokens: [1000]\nladder: {d_model: [64], head_dim: 0}\n")
@@ -313,3 +314,60 @@ def test_relative_paths_are_stored_absolute(data, tmp_path, monkeypatch):
     assert saved["source"] == f"text:{os.path.abspath(rel)}"
     assert os.path.isabs(saved["cache_dir"])
     assert np.isfinite(losses(workdir)[1])
+
+
+def test_a_task_file_that_is_a_directory_and_an_unwritable_run_directory(
+        four_steps, tmp_path, monkeypatch, capsys):
+    assert main(["eval", "--workdir", str(four_steps), "--tasks", f"jsonl:{tmp_path}"]) == 2
+    assert str(tmp_path) in one_error_line(capsys)
+    task = tmp_path / "task.jsonl"
+    task.write_text("\n".join(json.dumps({"context": "alpha", "choices": [" beta", " zeta"],
+                                          "answer": 0}) for _ in range(4)) + "\n")
+    real_open = open
+
+    def read_only_run_dir(path, mode="r", *args, **kwargs):
+        if str(path).endswith("eval.jsonl") and "a" in mode:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", read_only_run_dir)
+    assert main(["eval", "--workdir", str(four_steps), "--tasks", f"jsonl:{task}"]) == 2
+    out, err = capsys.readouterr()
+    assert "acc" in out  # the scores were printed before the write failed
+    assert "eval.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_while_building_a_corpus_is_one_line_and_leaves_no_partial_dataset(
+        tmp_path, monkeypatch, capsys):
+    from scaling.data import cache
+
+    (tmp_path / "docs").mkdir()
+    for i in range(3):
+        (tmp_path / "docs" / f"{i}.txt").write_text(f"document {i}\n" * 50)
+
+    def no_space(tmp, final):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final))
+
+    monkeypatch.setattr(cache, "publish_dir", no_space)
+    assert train(tmp_path / "run", [f"data.source=text:{tmp_path}/docs/*.txt",
+                                    f"data.cache_dir={tmp_path / 'cache'}"], 2) == 2
+    assert "No space left on device" in one_error_line(capsys)
+    assert not list((tmp_path / "cache" / "tfds").glob("text-*"))  # nothing half-built
+
+
+@pytest.mark.parametrize("args", [
+    ["params", "--config", "gpt-5"],
+    ["params", "--config", "gpt-tiny", "--set", "model.dmodel=3"],
+    ["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"],
+    ["params", "--config", "gpt-tiny", "--set", "optim.lr=nan"],
+    ["train"],
+    ["frobnicate"],
+])
+def test_usage_errors_fail_before_jax_and_the_heavy_libraries_are_imported(args, tmp_path):
+    probe = ("import sys; from scaling.cli import main; code = main(sys.argv[1:]); "
+             "heavy = [m for m in ('jax', 'flax', 'orbax', 'scipy', 'matplotlib', "
+             "'tensorflow_datasets', 'grain') if m in sys.modules]; print(code, heavy)")
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                         env=subprocess_env(tmp_path), timeout=60)
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
