@@ -29,6 +29,8 @@ def topology_devices(topology: str):
     from jax.experimental import topologies
 
     os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")  # no real workers to find
+    # compile-only: no TPU is claimed, so another process holding libtpu's lockfile is fine
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     try:
         return topologies.get_topology_desc(topology, "tpu").devices
     except Exception as e:  # libtpu missing or a topology name it does not know

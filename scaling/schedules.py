@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-import optax
-
 from scaling.config import OptimConfig
 
 SCHEDULES = ("cosine", "rsqrt")  # optim.schedule
 
 
-def rsqrt_schedule(peak: float, warmup: int) -> optax.Schedule:
+def rsqrt_schedule(peak: float, warmup: int):
     """Vaswani et al. 2017 §5.3: lr(s) = d^-0.5 · min(s^-0.5, s · w^-1.5) for step s >= 1,
     written with its peak lr(w) = (d·w)^-0.5 as the parameter: lr(s) = peak · min(√(w/s),
     s/w). The optimizer's count starts at 0 for step 1."""
+    import jax.numpy as jnp
+
     w = max(warmup, 1)
 
     def lr(count):
@@ -24,10 +23,12 @@ def rsqrt_schedule(peak: float, warmup: int) -> optax.Schedule:
     return lr
 
 
-def schedule(optim: OptimConfig, total_steps: int) -> optax.Schedule:
+def schedule(optim: OptimConfig, total_steps: int):
     """optim.schedule: `cosine` = linear warmup to `lr`, then cosine decay to
     `min_lr_ratio · lr` at `total_steps` (GPT-3 §B: down to 10% of the peak); `rsqrt` = the
     Transformer's warmup then inverse square root (`rsqrt_schedule`)."""
+    import optax  # lazy: config validation reads SCHEDULES without JAX
+
     if optim.schedule == "rsqrt":
         return rsqrt_schedule(optim.lr, optim.warmup_steps)
     warmup = min(optim.warmup_steps, max(total_steps - 1, 0))

@@ -1,9 +1,10 @@
 """Every check that can be made on a `Config` before any device or dataset work starts.
 
-The allowed values of each choice live next to the code that uses them (the families and
-objectives in scaling/families/, the remat policies in models/stack.py, norms, positions and
-activations in models/layers.py, attention paths in models/attention.py, dtypes in
-platform.py, tokenizer types in data/tokenizer.py); this module reads them from there.
+The allowed values of each choice come from the code that owns them: the registered
+families and objectives (scaling/families/), the model settings (models/choices.py, which
+the activation, remat and attention tables are checked against at import), dtypes
+(platform.py), schedules (schedules.py), tokenizer types (data/tokenizer.py). None of these
+imports JAX, so a bad value fails in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 from scaling.config import Config, ConfigError
 from scaling.data.tokenizer import TOKENIZER_TYPES
 from scaling.families import family_names, family_of, objective_of, param_counts
-from scaling.models.attention import IMPLEMENTATIONS
-from scaling.models.layers import ACTIVATIONS, NORMS, POSITION_EMBEDDINGS
-from scaling.models.stack import REMAT_POLICIES
+from scaling.models.choices import (
+    ACTIVATIONS,
+    ATTENTION,
+    NORMS,
+    POSITION_EMBEDDINGS,
+    REMAT_POLICIES,
+)
 from scaling.platform import DTYPES
 from scaling.schedules import SCHEDULES
 
@@ -29,7 +34,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "model.activation": tuple(ACTIVATIONS),
         "model.remat": tuple(REMAT_POLICIES),
         "model.dtype": DTYPES,
-        "model.attention": IMPLEMENTATIONS,
+        "model.attention": ATTENTION,
         "data.tokenizer_type": TOKENIZER_TYPES,
         "optim.schedule": SCHEDULES,
     }

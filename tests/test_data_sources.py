@@ -83,14 +83,20 @@ def test_unknown_tfds_dataset_is_an_error(tmp_path):
         load(make_config(tmp_path, "tfds:no_such_dataset_anywhere"))
 
 
-def test_failed_download_is_an_error_that_says_what_to_do(tmp_path):
+def test_failed_download_is_an_error_that_says_what_to_do(tmp_path, capsys):
+    from absl import logging as absl_logging
+
     def offline(self, url):
+        for attempt in range(3):  # as TFDS's retrying downloader would, before giving up
+            absl_logging.warning("Retrying download (attempt %d)", attempt)
         raise ConnectionError("no network")
 
     config = make_config(tmp_path, "tfds:tiny_shakespeare", tfds_data_dir=str(tmp_path / "t"))
     with mock.patch.object(tfds.download.DownloadManager, "download", offline), \
-            pytest.raises(DataError, match="preparing the dataset failed .*tfds_data_dir"):
+            pytest.raises(DataError, match="preparing the dataset failed .*tfds_data_dir") as e:
         load(config)
+    assert "TFDS warned 3 time(s), last: 'Retrying download (attempt 2)'" in str(e.value)
+    assert "Retrying" not in capsys.readouterr().err  # summarized in the one line, not printed
 
 
 def test_choose_splits():

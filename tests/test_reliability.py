@@ -360,6 +360,10 @@ def test_a_full_disk_while_building_a_corpus_is_one_line_and_leaves_no_partial_d
     ["params", "--config", "gpt-tiny", "--set", "model.dmodel=3"],
     ["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"],
     ["params", "--config", "gpt-tiny", "--set", "optim.lr=nan"],
+    ["params", "--config", "gpt-tiny", "--set", "model.norm=middle"],
+    ["params", "--config", "gpt-tiny", "--set", "model.family=rnn"],
+    ["params", "--config", "gpt-tiny", "--set", "model.n_heads=3"],
+    ["params", "--config", "gpt-tiny", "--set", "optim.schedule=linear"],
     ["train"],
     ["frobnicate"],
 ])

@@ -14,7 +14,9 @@ Splits: train is "train"; validation is "validation", else "test", else the last
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import read_only_builder
@@ -88,7 +90,34 @@ def _is_prepared(builder) -> bool:
     return builder.is_prepared()
 
 
+class _Quieted(logging.Filter):
+    """Holds back TFDS's warnings (download retries, ...) while preparing: a failure is then
+    reported in one line that counts them and quotes the last."""
+
+    def __init__(self):
+        super().__init__()
+        self.held: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:  # while preparing, only TFDS is at work
+            self.held.append(record.getMessage().splitlines()[0][:160])
+            return False
+        return True
+
+
 def _prepare(spec: str, name: str, builder) -> None:
+    quiet = _Quieted()
+    absl = logging.getLogger("absl")
+    absl.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TFDS's Python warnings: summarized on failure
+            _download_and_prepare(spec, name, builder, quiet)
+    finally:
+        absl.removeFilter(quiet)
+
+
+def _download_and_prepare(spec: str, name: str, builder, quiet) -> None:
     try:
         tfds.disable_progress_bar()
         builder.download_and_prepare()
@@ -99,9 +128,11 @@ def _prepare(spec: str, name: str, builder) -> None:
             f"array_record` where it is and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
         ) from e
     except Exception as e:  # downloads fail in many ways (no network, checksums, quotas)
+        held = (f"; TFDS warned {len(quiet.held)} time(s), last: {quiet.held[-1]!r}"
+                if quiet.held else "")
         raise DataError(
-            f"--data {spec!r}: preparing the dataset failed ({_first_line(e)}); without network, "
-            f"prepare it elsewhere and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
+            f"--data {spec!r}: preparing the dataset failed ({_first_line(e)}{held}); without "
+            f"network, prepare it elsewhere and set data.tfds_data_dir (or $TFDS_DATA_DIR)"
         ) from e
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from scaling.accounting import Layout, StackLayout, layer_norm_params
 from scaling.config import ConfigError, ModelConfig
 from scaling.families.registry import Family
-from scaling.models.bert import BERT
 
 
-def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla") -> BERT:
+def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla"):
+    from scaling.models.bert import BERT  # lazy: the registry imports no JAX
+
     if mode == "decode":
         raise ConfigError("the bert family is an encoder: it has no decode mode")
     return BERT(model, deterministic=mode != "train", implementation=implementation)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.models.losses import token_accuracy, token_losses
 
 FIELDS = (
     BatchField("inputs"),  # [B, T] token ids
@@ -17,6 +16,11 @@ FIELDS = (
 def loss(logits, batch: dict, config=None) -> LossTerms:
     """Next-token cross entropy summed over weighted positions (plus optim.z_loss), and
     token accuracy."""
+    from scaling.models.losses import (  # lazy: the registry imports no JAX
+        token_accuracy,
+        token_losses,
+    )
+
     z_loss = config.optim.z_loss if config is not None else 0.0
     total, weight = token_losses(logits, batch["targets"], batch["weights"], z_loss)
     return LossTerms(total, weight,

@@ -6,13 +6,20 @@ from __future__ import annotations
 from scaling.accounting import Layout, StackLayout
 from scaling.config import ConfigError, ModelConfig
 from scaling.families.registry import Family
-from scaling.models import seq2seq_decoding
-from scaling.models.encdec import EncDec
 
 
-def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla") -> EncDec:
+def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla"):
+    from scaling.models.encdec import EncDec  # lazy: the registry imports no JAX
+
     return EncDec(model, deterministic=mode != "train", implementation=implementation,
                   decode=mode == "decode")
+
+
+def translator(*args, **kwargs):
+    """Greedy or beam search from sources: scaling.models.seq2seq_decoding.translate_ids."""
+    from scaling.models.seq2seq_decoding import translate_ids
+
+    return translate_ids(*args, **kwargs)
 
 
 def model_args(batch: dict) -> tuple:
@@ -35,4 +42,4 @@ def check(model: ModelConfig) -> None:
 
 FAMILY = Family("encdec", ("seq2seq",), make_model, model_args, layout, check,
                 description="encoder-decoder Transformer (Vaswani et al. 2017)",
-                translator=seq2seq_decoding.translate_ids)
+                translator=translator)

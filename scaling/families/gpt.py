@@ -5,13 +5,23 @@ from __future__ import annotations
 from scaling.accounting import Layout, StackLayout
 from scaling.config import ModelConfig
 from scaling.families.registry import Family
-from scaling.models import decoding
-from scaling.models.gpt import GPT
+
+# Model code is imported where it is used: the registry itself imports no JAX, so config
+# validation (which reads the registered names) stays fast.
 
 
-def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla") -> GPT:
+def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xla"):
+    from scaling.models.gpt import GPT
+
     return GPT(model, deterministic=mode != "train", implementation=implementation,
                decode=mode == "decode")
+
+
+def decoder(*args, **kwargs):
+    """KV-cache continuation of a prompt: scaling.models.decoding.generate."""
+    from scaling.models.decoding import generate
+
+    return generate(*args, **kwargs)
 
 
 def model_args(batch: dict) -> tuple:
@@ -24,4 +34,4 @@ def layout(model: ModelConfig) -> Layout:
 
 FAMILY = Family("gpt", ("causal_lm",), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoding.generate)
+                decoder=decoder)

@@ -3,11 +3,7 @@ with next-sentence labels in the batch, NSP is added as in the paper."""
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-import optax
-
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.models.losses import token_accuracy, token_losses
 
 FIELDS = (
     BatchField("inputs"),  # [B, T] ids with the selected positions masked / replaced
@@ -22,6 +18,11 @@ FIELDS = (
 def loss(outputs, batch: dict, config=None) -> LossTerms:
     """Masked-LM cross entropy over the selected positions, plus NSP when labels are given:
     total / weight = MLM mean + NSP mean for one batch (§3.1)."""
+    import jax.numpy as jnp  # lazy: the registry imports no JAX
+    import optax
+
+    from scaling.models.losses import token_accuracy, token_losses
+
     mlm_logits, nsp_logits = outputs  # [B, T, V], [B, 2]
     z_loss = config.optim.z_loss if config is not None else 0.0
     total, weight = token_losses(mlm_logits, batch["targets"], batch["weights"], z_loss)

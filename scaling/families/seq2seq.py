@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.models.losses import smoothed_token_losses, token_accuracy
 
 FIELDS = (
     BatchField("inputs"),  # [B, S] source ids
@@ -21,6 +20,11 @@ def loss(logits, batch: dict, config=None) -> LossTerms:
     """Target-token cross entropy summed over weighted positions, label-smoothed by
     optim.label_smoothing (Vaswani et al. §5.4); `nll` is the unsmoothed loss (perplexity =
     exp(nll)) and `accuracy` the token accuracy."""
+    from scaling.models.losses import (  # lazy: the registry imports no JAX
+        smoothed_token_losses,
+        token_accuracy,
+    )
+
     eps = config.optim.label_smoothing if config is not None else 0.0
     z_loss = config.optim.z_loss if config is not None else 0.0
     vocab = config.model.vocab_size if config is not None else logits.shape[-1]

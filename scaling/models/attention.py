@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from scaling.models import choices
 from scaling.models.linear import Linear
 
-IMPLEMENTATIONS = ("xla", "cudnn", "auto")  # model.attention; auto: see scaling/platform.py
+IMPLEMENTATIONS = choices.ATTENTION  # model.attention: the paths below; auto: platform.py
 NEG_INF = -1e30  # finite: exp() underflows to 0 without producing NaN in fully masked rows
 
 

@@ -12,17 +12,17 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
+from scaling.models import choices
 from scaling.models.attention import Attention, band_mask, local_mask
 from scaling.models.linear import Linear
 
-NORMS = ("pre", "post")  # model.norm: pre-LN (GPT-2/3) or post-LN (Vaswani, BERT, GPT-1)
-POSITION_EMBEDDINGS = ("learned", "sinusoidal")  # model.pos_emb
 # model.activation -> the MLP nonlinearity. "gelu" is the tanh approximation (GPT-2's
 # "gelu_new", GPT-1, Google's TF BERT).
 ACTIVATIONS = {
     "gelu": lambda h: nn.gelu(h, approximate=True),
     "relu": nn.relu,
 }
+choices.check_table(ACTIVATIONS, choices.ACTIVATIONS, "model.activation")
 
 
 def dtype_of(model: ModelConfig):

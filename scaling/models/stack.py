@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
+from scaling.models import choices
 from scaling.models.bands import band_widths
 from scaling.models.layers import Block
 
@@ -21,6 +22,7 @@ REMAT_POLICIES = {
     "dots": jax.checkpoint_policies.checkpoint_dots,  # keep every matmul output
     "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
+choices.check_table(REMAT_POLICIES, choices.REMAT_POLICIES, "model.remat")
 
 
 class Stack(nn.Module):
