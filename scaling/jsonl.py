@@ -1,4 +1,4 @@
-"""JSON-lines reading shared by corpora, results tables and task files."""
+"""JSON lines: reading for corpora, results tables and task files; appending result rows."""
 
 from __future__ import annotations
 
@@ -20,3 +20,14 @@ def jsonl_objects(text: str, where: Callable[[int], str],
         if not isinstance(obj, dict):
             raise error(f"{where(number)}: expected a JSON object per line")
         yield number, obj
+
+
+def append_rows(path: str, rows: list[dict], error: type[Exception]) -> None:
+    """Append one JSON line per row; an OS error raises `error` naming the file (callers
+    print the rows first, so nothing computed is lost)."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+    except OSError as e:
+        raise error(f"cannot append the scores above to {path}: {e.strerror}") from None

@@ -85,3 +85,23 @@ def publish_dir(tmp: Path, final: Path) -> None:
         if not final.is_dir():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_tfds_dataset(make_builder, data_dir: Path) -> None:
+    """Prepare the TFDS builder `make_builder(tmp_dir)` in a private directory beside
+    `data_dir`, then publish it there whole (a failure leaves nothing half-built)."""
+    import contextlib
+    import io
+
+    import tensorflow_datasets as tfds
+
+    tmp = temp_dir_beside(data_dir)
+    try:
+        builder = make_builder(tmp)
+        tfds.disable_progress_bar()
+        with contextlib.redirect_stdout(io.StringIO()):  # TFDS says "Downloading": it is not
+            builder.download_and_prepare()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish_dir(tmp, data_dir)

@@ -21,11 +21,8 @@ file builds a new dataset.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
-import shutil
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator
@@ -216,19 +213,9 @@ def _build(documents: Callable[[], Iterator[tuple[str, str]]], data_dir: Path) -
     if len(set(keys)) != len(keys):
         raise DataError(f"corpus has duplicate document keys, e.g. {_first_duplicate(keys)!r}")
     validation_keys = assign_splits(keys)
-    tmp = cache.temp_dir_beside(data_dir)
-    try:
-        builder = LocalCorpus(
-            documents=documents, validation_keys=validation_keys, data_dir=str(tmp),
-            file_format="array_record",
-        )
-        tfds.disable_progress_bar()
-        with contextlib.redirect_stdout(io.StringIO()):  # TFDS says "Downloading": it is not
-            builder.download_and_prepare()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    cache.publish_dir(tmp, data_dir)
+    cache.build_tfds_dataset(
+        lambda tmp: LocalCorpus(documents=documents, validation_keys=validation_keys,
+                                data_dir=str(tmp), file_format="array_record"), data_dir)
 
 
 def _first_duplicate(keys: list[str]) -> str:

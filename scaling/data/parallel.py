@@ -12,9 +12,6 @@ one pair each), so one sentence never lands in two splits.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import shutil
 import sys
 from pathlib import Path
 
@@ -144,14 +141,6 @@ def split_pairs(pairs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]
 
 
 def _build(pairs, fields, data_dir: Path) -> None:
-    tmp = cache.temp_dir_beside(data_dir)
-    try:
-        builder = ParallelCorpus(fields=fields, pairs=pairs, data_dir=str(tmp),
-                                 file_format="array_record")
-        tfds.disable_progress_bar()
-        with contextlib.redirect_stdout(io.StringIO()):  # TFDS says "Downloading": it is not
-            builder.download_and_prepare()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    cache.publish_dir(tmp, data_dir)
+    cache.build_tfds_dataset(
+        lambda tmp: ParallelCorpus(fields=fields, pairs=pairs, data_dir=str(tmp),
+                                   file_format="array_record"), data_dir)

@@ -3,11 +3,11 @@ run on its test split or on a TSV file."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from scaling.bleu import corpus_pairs, corpus_scores
 from scaling.errors import UserError
+from scaling.jsonl import append_rows
 
 
 def tsv_pairs(path: str) -> list[tuple[str, str]]:
@@ -49,11 +49,5 @@ def bleu_command(workdir: str, tasks: list[str], beam: int, alpha: float, limit:
         results.append(r)
         print(f"{task:<24} BLEU {r['bleu']:.2f}  chrF {r['chrf']:.2f}  (n={r['n']}, beam "
               f"{beam}, alpha {alpha})\n  {r['bleu_signature']}\n  {r['chrf_signature']}")
-    try:
-        with open(os.path.join(workdir, "eval.jsonl"), "a", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps(r) + "\n")
-    except OSError as e:
-        raise UserError(f"cannot append the scores above to {workdir}/eval.jsonl: "
-                        f"{e.strerror}") from None
+    append_rows(os.path.join(workdir, "eval.jsonl"), results, UserError)
     return results

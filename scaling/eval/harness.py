@@ -8,7 +8,6 @@ choices). Letter legend: B batch, T length.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import random
@@ -21,6 +20,7 @@ from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.eval.tasks import Task, few_shot_prompt, jsonl_task, next_line_task
 from scaling.families import family_of
+from scaling.jsonl import append_rows
 
 
 def pack_choice(prompt: list[int], choice: list[int], T: int):
@@ -122,11 +122,5 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int,
             results.append(r)
             print(f"{r['task']:<24} {k:>2}-shot  acc {r['acc']:.3f} ± {r['acc_stderr']:.3f}  "
                   f"acc_norm {r['acc_norm']:.3f}  (n={r['n']}, chance {r['chance']:.3f})")
-    try:
-        with open(os.path.join(workdir, "eval.jsonl"), "a", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps(r) + "\n")
-    except OSError as e:  # the scores are printed above: nothing is lost
-        raise UserError(f"cannot append the scores above to {workdir}/eval.jsonl: "
-                        f"{e.strerror}") from None
+    append_rows(os.path.join(workdir, "eval.jsonl"), results, UserError)
     return results
