@@ -37,7 +37,7 @@ class ModelConfig:
     max_len: int = 1024  # positions the embedding table covers
     pos_emb: str = "learned"  # learned | sinusoidal
     norm: str = "pre"  # pre (GPT-2/3) | post (Vaswani, BERT, GPT-1)
-    activation: str = "gelu"  # gelu | relu
+    activation: str = "gelu_tanh"  # gelu (exact, erf) | gelu_tanh | relu
     dropout: float = 0.1  # residual and embedding dropout
     attn_dropout: float = 0.1
     local_window: int = 0  # band width r of local attention layers; 0 = all dense

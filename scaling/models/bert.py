@@ -12,6 +12,7 @@ from scaling.config import ModelConfig
 from scaling.models.attention import segment_mask
 from scaling.models.layers import (
     Positions,
+    activation,
     constrain,
     dtype_of,
     gather_rows,
@@ -51,7 +52,7 @@ class BERT(nn.Module):
         mask = segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]; 0 = padding
         x = Stack(m, m.n_layers, causal=False, deterministic=self.deterministic,
                   implementation=self.implementation, name="encoder")(x, mask)  # [B, T, D]
-        h = nn.gelu(_dense(m.d_model, m, "mlm_dense")(x), approximate=False)  # [B, T, D]
+        h = activation(m)(_dense(m.d_model, m, "mlm_dense")(x))  # [B, T, D]
         h = layer_norm(m, "mlm_norm")(h).astype(dtype_of(m))
         bias = self.param("mlm_bias", nn.with_logical_partitioning(
             nn.initializers.zeros, ("vocab",)), (m.padded_vocab,))  # [V]

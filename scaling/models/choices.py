@@ -8,7 +8,7 @@ tables have exactly these names, so the two cannot drift apart.
 
 NORMS = ("pre", "post")  # model.norm: pre-LN (GPT-2/3) or post-LN (Vaswani, BERT, GPT-1)
 POSITION_EMBEDDINGS = ("learned", "sinusoidal")  # model.pos_emb
-ACTIVATIONS = ("gelu", "relu")  # model.activation (layers.ACTIVATIONS)
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # model.activation (layers.ACTIVATIONS)
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")  # model.remat (stack.REMAT_POLICIES)
 ATTENTION = ("xla", "cudnn", "auto")  # model.attention; auto: see scaling/platform.py
 

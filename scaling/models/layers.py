@@ -16,12 +16,19 @@ from scaling.models import choices
 from scaling.models.attention import Attention, band_mask, local_mask
 from scaling.models.linear import Linear
 
-# model.activation -> the MLP nonlinearity. "gelu" is the tanh approximation (GPT-2's
-# "gelu_new", GPT-1, Google's TF BERT).
+# model.activation -> the nonlinearity of the MLP and of BERT's MLM head transform.
+# "gelu" is exact (erf; BERT as released in HuggingFace, `hidden_act="gelu"`); "gelu_tanh" is
+# the tanh approximation (GPT-2's "gelu_new", GPT-1, Google's TF BERT); "relu" is Vaswani's.
 ACTIVATIONS = {
-    "gelu": lambda h: nn.gelu(h, approximate=True),
+    "gelu": lambda h: nn.gelu(h, approximate=False),
+    "gelu_tanh": lambda h: nn.gelu(h, approximate=True),
     "relu": nn.relu,
 }
+
+
+def activation(model: ModelConfig):
+    """The configured nonlinearity of `model` (model.activation)."""
+    return ACTIVATIONS[model.activation]
 choices.check_table(ACTIVATIONS, choices.ACTIVATIONS, "model.activation")
 
 
@@ -124,7 +131,7 @@ def layer_norm(model: ModelConfig, name: str) -> nn.LayerNorm:
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward network: D -> F -> D with GELU (GPT, BERT) or ReLU (Vaswani)."""
+    """Position-wise feed-forward network: D -> F -> D with model.activation between."""
 
     model: ModelConfig
     in_std: float
@@ -136,7 +143,7 @@ class MLP(nn.Module):
         m = self.model
         h = Linear("BTD,DF->BTF", (m.d_model, m.d_ff), ("embed", "mlp"), ("mlp",),
                    self.in_std, dtype_of(m), name="wi")(x)  # [B, T, F]
-        h = ACTIVATIONS[m.activation](h)
+        h = activation(m)(h)
         h = nn.Dropout(m.dropout, deterministic=self.deterministic)(h)
         return Linear("BTF,FD->BTD", (m.d_ff, m.d_model), ("mlp", "embed"), ("embed",),
                       self.out_std, dtype_of(m), name="wo")(h)  # [B, T, D]

@@ -20,7 +20,8 @@ def gpt_tiny() -> Config:
     """A few-hundred-thousand-parameter GPT-2-style model that trains in minutes on 2 CPU cores."""
     return Config(
         model=ModelConfig(vocab_size=2048, n_layers=4, d_model=128, n_heads=4, d_ff=512,
-                          max_len=128, dropout=0.0, attn_dropout=0.0),
+                          max_len=128, dropout=0.0, attn_dropout=0.0,
+                          activation="gelu_tanh"),
         data=DataConfig(source="embedded"),
         mesh=MeshConfig(data=2, fsdp=2, tensor=2),
         optim=OptimConfig(lr=3e-3, warmup_steps=30, weight_decay=0.1),
@@ -34,7 +35,7 @@ def gpt1() -> Config:
     """GPT-1 (Radford et al. 2018 §4.1): 12 post-LN layers, 768 wide, 40k BPE, 512 context."""
     return Config(
         model=ModelConfig(vocab_size=40478, n_layers=12, d_model=768, n_heads=12, d_ff=3072,
-                          max_len=512, norm="post"),
+                          max_len=512, norm="post", activation="gelu_tanh"),
         optim=OptimConfig(lr=2.5e-4, warmup_steps=2000, b2=0.999, weight_decay=0.01),
         train=TrainConfig(steps=100_000, global_batch=64),
     )
@@ -43,7 +44,8 @@ def gpt1() -> Config:
 def _gpt2(n_layers: int, d_model: int, n_heads: int) -> Config:
     return Config(
         model=ModelConfig(vocab_size=GPT2_VOCAB, n_layers=n_layers, d_model=d_model,
-                          n_heads=n_heads, d_ff=4 * d_model, max_len=1024, norm="pre"),
+                          n_heads=n_heads, d_ff=4 * d_model, max_len=1024, norm="pre",
+                          activation="gelu_tanh"),  # GPT-2's "gelu_new"
         optim=OptimConfig(lr=6e-4, warmup_steps=2000),
         train=TrainConfig(steps=600_000, global_batch=512),
     )
@@ -83,7 +85,7 @@ def _gpt3(size: str) -> Config:
     return Config(
         model=ModelConfig(vocab_size=GPT2_VOCAB, n_layers=n_layers, d_model=d_model,
                           n_heads=n_heads, d_ff=4 * d_model, max_len=GPT3_CONTEXT, norm="pre",
-                          local_window=GPT3_LOCAL_WINDOW, local_every=2),
+                          local_window=GPT3_LOCAL_WINDOW, local_every=2, activation="gelu_tanh"),
         optim=OptimConfig(lr=lr, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, clip_norm=1.0,
                           warmup_steps=int(GPT3_WARMUP_TOKENS / tokens_per_step)),
         train=TrainConfig(steps=int(GPT3_TOKENS / tokens_per_step), global_batch=global_batch),
