@@ -11,13 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
+import transformers
 from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models.bert import BERT
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 V, D, N, F, LAYERS, MAX_POS = 100, 64, 4, 256, 2, 64
 STD = 0.2  # every weight N(0, STD), LayerNorm scales N(1, STD): gelu_tanh then misses
