@@ -168,7 +168,8 @@ def test_a_short_nsp_run_logs_mlm_and_nsp_accuracy(tmp_path):
     small = ["model.n_layers=1", "model.d_model=32", "model.n_heads=2", "model.d_ff=64",
              "model.max_len=32", "model.vocab_size=384", "data.tokenizer=byte",
              "train.global_batch=8", "train.steps=3", "train.log_every=1", "train.eval_every=3",
-             "train.eval_batches=1", "optim.warmup_steps=1"]
+             "train.eval_batches=1", "optim.warmup_steps=1", "mesh.data=8", "mesh.fsdp=1",
+             "mesh.tensor=1"]
     workdir = tmp_path / "run"
     args = ["train", "--config", "bert-tiny", "--workdir", str(workdir), "--quiet",
             "--data", f"text:{root}/*.txt", "--set", f"data.cache_dir={tmp_path / 'cache'}"]

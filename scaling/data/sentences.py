@@ -51,9 +51,6 @@ class SentenceStream:
         """Tokens in each sentence [S]."""
         return np.diff(self.sentence_starts)
 
-    def sentence(self, s: int) -> np.ndarray:
-        return self.tokens[self.sentence_starts[s] : self.sentence_starts[s + 1]]
-
     def span(self, first: int, end: int) -> np.ndarray:
         """Tokens of sentences [first, end) back to back, int32."""
         lo, hi = self.sentence_starts[first], self.sentence_starts[end]
