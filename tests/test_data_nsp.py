@@ -17,6 +17,7 @@ from scaling.data import NSPData
 from scaling.data.nsp import pair_row, truncated_lengths
 from scaling.data.sentences import chunk_documents, encode_sentences, split_sentences
 from scaling.data.tokenizer import Tokenizer
+from scaling.errors import DataError
 from scaling.presets import get_preset
 from scaling.validate import validate
 
@@ -183,3 +184,12 @@ def test_a_short_nsp_run_logs_mlm_and_nsp_accuracy(tmp_path):
         # loss = MLM mean + NSP mean (§3.1), each logged beside it
         assert r["loss"] == pytest.approx(r["mlm_loss"] + r["nsp_loss"], rel=1e-5)
     assert {"eval_mlm_accuracy", "eval_nsp_accuracy", "eval_nsp_loss"} <= set(evals[0])
+
+
+def test_a_split_with_one_document_is_a_data_error(line_data):
+    _, tok, streams = line_data
+    one = encode_sentences(["validation 0 1\nvalidation 0 2\n"], tok)
+    with pytest.raises(DataError, match=r"validation split of lines has 1 runs .* 1 non-empty"):
+        NSPData(tokenizer=tok, train=streams["train"], validation=one, seq_len=16,
+                global_batch=16, eval_batches=1, seed=0, process_index=0, process_count=1,
+                dataset_key="lines")
