@@ -77,8 +77,12 @@ def score_batch(model, params, ctx, ctx_len, conts, cont_len):
 class Scorer:
     """Scores requests for one model on one mesh; one compilation per batch shape."""
 
-    def __init__(self, model, mesh, param_shardings, contexts: int = 8, max_choices: int = 8):
+    def __init__(self, model, mesh, param_shardings, contexts: int = 8, max_choices: int = 8,
+                 min_len: int = 8):
+        """`contexts` per batch; lengths round up to powers of two >= `min_len` (a larger
+        one: fewer shapes, more padding)."""
         self.model, self.mesh, self.param_shardings = model, mesh, param_shardings
+        self.min_len = min_len
         shards = mesh.shape["data"] * mesh.shape["fsdp"]
         self.G = -(-contexts // shards) * shards  # contexts per batch, a multiple of shards
         self.max_choices = max_choices
@@ -134,9 +138,9 @@ class Scorer:
             n_ctx = max(len(c) for c, _ in batch)
             n_cont = max(len(requests[i].continuation) for _, idx in batch for i in idx)
             C = bucket(max(len(idx) for _, idx in batch), 1)
-            P, L = bucket(n_ctx), bucket(n_cont)
+            P, L = bucket(n_ctx, self.min_len), bucket(n_cont, self.min_len)
             if P + L > T:
-                L = n_cont if n_ctx + bucket(n_cont) > T else bucket(n_cont)
+                L = n_cont if n_ctx + L > T else L
                 P = T - L
             ctx, ctx_len = np.zeros((self.G, P), np.int32), np.ones(self.G, np.int32)
             conts, cont_len = np.zeros((self.G, C, L), np.int32), np.zeros((self.G, C), np.int32)
