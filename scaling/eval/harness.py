@@ -97,13 +97,9 @@ def print_result(r: dict) -> None:
           f"(n={r['n']}{extra}{trunc})", flush=True)
 
 
-def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, seed: int,
-                 show_prompt: bool = False, log_samples: bool = False,
-                 output: str | None = None) -> list[dict]:
-    """Evaluate the run's latest checkpoint (restored sharded on the run's mesh, or on what of
-    it this host has) on every task × shot count; print a line per result and append the
-    results to `workdir/eval.jsonl` (and all of them, per-example scores with --log-samples,
-    as JSON to `output`). Results are printed before any file is written."""
+def open_run(workdir: str):
+    """(config, params, checkpoint metadata, tokenizer, Scorer) of a causal decoder run's
+    latest checkpoint, restored sharded on the run's mesh (or what of it this host has)."""
     from scaling.eval.checkpoint_io import (
         inference_mesh,
         read_config,
@@ -112,8 +108,6 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, s
     )
     from scaling.eval.scoring import Scorer
 
-    if any(k < 0 and k != MAX_SHOTS for k in shots) or limit < 0:
-        raise UserError("--shots must be non-negative integers (or max) and --limit >= 0")
     config = read_config(workdir)
     if family_of(config.model).decoder is None:
         raise UserError(f"{workdir} is not a causal decoder run (gpt family); few-shot "
@@ -121,7 +115,19 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, s
     config, mesh = inference_mesh(config)
     params, shardings, meta = restore_sharded(workdir, config, mesh)
     _, tokenizer = run_tokenizer(config, meta)
-    scorer = Scorer(config.model, mesh, shardings)
+    return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings)
+
+
+def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, seed: int,
+                 show_prompt: bool = False, log_samples: bool = False,
+                 output: str | None = None) -> list[dict]:
+    """Evaluate the run's latest checkpoint (restored sharded on the run's mesh, or on what of
+    it this host has) on every task × shot count; print a line per result and append the
+    results to `workdir/eval.jsonl` (and all of them, per-example scores with --log-samples,
+    as JSON to `output`). Results are printed before any file is written."""
+    if any(k < 0 and k != MAX_SHOTS for k in shots) or limit < 0:
+        raise UserError("--shots must be non-negative integers (or max) and --limit >= 0")
+    config, params, meta, tokenizer, scorer = open_run(workdir)
     results = []
     for name in tasks:
         task = load_task(name, config, limit, seed)

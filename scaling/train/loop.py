@@ -166,6 +166,29 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         writer.write(info.step, {"eval_bleu": scores["bleu"], "eval_chrf": scores["chrf"]})
         meter.reset()
 
+    fewshot = {}
+
+    def fewshot_eval(info: StepInfo) -> None:
+        """train.eval_tasks on the current parameters, sharded as they train (64 examples)."""
+        from scaling.eval.formats import evaluate_task
+        from scaling.eval.harness import load_task
+        from scaling.eval.scoring import Scorer
+        from scaling.eval.tasks import parse_eval_tasks
+
+        if not fewshot:
+            fewshot["scorer"] = Scorer(run.resolved.model, run.mesh, run.shardings.params)
+            fewshot["tasks"] = [(load_task(n, cfg, 64, t.seed), k)
+                                for n, k in parse_eval_tasks(t.eval_tasks)]
+        row = {}
+        for task, k in fewshot["tasks"]:
+            r = evaluate_task(run.resolved.model, run.state.params, run.data.tokenizer, task, k,
+                              t.seed, fewshot["scorer"])
+            for metric in ("acc", "acc_norm", "exact_match", "f1", "bits_per_byte"):
+                if metric in r:
+                    row[f"eval_{task.name}_{k}shot_{metric}"] = r[metric]
+        writer.write(info.step, row)
+        meter.reset()
+
     def preemption(info: StepInfo) -> None:
         if preempt.reached(info.step):
             info.stop = info.save = True
@@ -181,6 +204,9 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
               also=lambda info: info.step == info.total)
     if t.eval_bleu and run.family.translator is not None:
         hooks.add("bleu", bleu, every=t.eval_every, at_end=False,
+                  also=lambda info: info.step == info.total)
+    if t.eval_tasks and run.family.decoder is not None:
+        hooks.add("fewshot", fewshot_eval, every=t.eval_every, at_end=False,
                   also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)

@@ -1,0 +1,88 @@
+"""Few-shot evaluation of a trained run: in-training `train.eval_tasks`, `scaling eval` with
+--show-prompt/--log-samples/--output, and the lm-evaluation-harness adapter agreeing with it."""
+
+import json
+
+import pytest
+from helpers import word_corpus
+
+from scaling.cli import main
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+TINY = ["model.n_layers=1", "model.d_model=32", "model.n_heads=4", "model.d_ff=64",
+        "model.max_len=32", "model.vocab_size=384", "data.tokenizer=byte",
+        "train.global_batch=8", "train.log_every=1", "train.eval_every=2",
+        "train.eval_batches=1", "train.checkpoint_every=2", "optim.warmup_steps=2",
+        "train.steps=2", "train.eval_tasks=kv_recall@1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fewshot")
+    data = word_corpus(root, 6, 0, WORDS, lines=40)
+    workdir = root / "run"
+    sets = [a for item in data + TINY for a in ("--set", item)]
+    assert main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+                 *sets]) == 0
+    task = root / "mc.jsonl"
+    task.write_text("".join(json.dumps({"context": f"{a} {b}", "choices": [f" {c}", f" {a}"],
+                                        "answer": i % 2}) + "\n"
+                            for i, (a, b, c) in enumerate(zip(WORDS, WORDS[3:], WORDS[5:]))))
+    return workdir, task
+
+
+def test_in_training_eval_tasks_are_logged(run):
+    workdir, _ = run
+    rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+    hits = [r for r in rows if "eval_kv_recall_1shot_exact_match" in r]
+    assert len(hits) == 1 and hits[0]["step"] == 2
+    assert 0.0 <= hits[0]["eval_kv_recall_1shot_f1"] <= 1.0
+
+
+def test_scaling_eval_shows_prompts_and_logs_samples(run, tmp_path, capsys):
+    workdir, task = run
+    out = tmp_path / "res.json"
+    assert main(["eval", "--workdir", str(workdir), "--tasks", f"jsonl:{task},2D+",
+                 "--shots", "0,1", "--limit", "4", "--show-prompt", "--log-samples",
+                 "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "--- 2D+, 1-shot, seed 0, example 0 ---\nQ: What is" in printed
+    res = json.loads(out.read_text())["results"]
+    assert [(r["task"], r["shots"]) for r in res][2:] == [("2D+", 0), ("2D+", 1)]
+    assert len(res[0]["samples"]) == 4 and len(res[0]["samples"][0]["logp"]) == 2
+    # 32 positions: a demonstration + the query + 8 answer tokens do not fit, so the
+    # demonstration is dropped (never the query) and every such prompt is counted
+    assert res[3]["shots_used"] == 0 and res[3]["truncated"] == 4 and "exact_match" in res[3]
+    assert "4 prompts cut" in printed
+
+
+def test_lm_eval_adapter_agrees_with_scaling_eval(run, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("lm_eval")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    workdir, task = run
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy_mc.yaml").write_text(f"""task: toy_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {task}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{context}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{answer}}}}"
+target_delimiter: ""
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+""")
+    out = tmp_path / "lm_eval.json"
+    assert main(["eval", "--workdir", str(workdir), "--harness", "toy_mc", "--harness-include",
+                 str(tmp_path / "tasks"), "--limit", "4", "--output", str(out)]) == 0
+    assert "toy_mc" in capsys.readouterr().out
+    theirs = json.loads(out.read_text())["results"]["toy_mc"]
+    ours = [json.loads(line) for line in open(workdir / "eval.jsonl")]
+    ours = [r for r in ours if r["task"] == f"jsonl:{task}"][-1]  # written by the test above
+    assert theirs["acc,none"] == pytest.approx(ours["acc"])
+    assert theirs["acc_norm,none"] == pytest.approx(ours["acc_norm"])
