@@ -83,8 +83,10 @@ def cmd_train(args) -> int:
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
     init_from = os.path.abspath(args.init_from) if args.init_from else None
+    from scaling.eval.in_training import fewshot_hook
+
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at)
+                    stop_at=args.stop_at, extra_hooks={"fewshot": fewshot_hook})
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "

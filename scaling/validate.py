@@ -103,7 +103,7 @@ def validate(config: Config) -> Config:
     if t.eval_bleu < 0:
         raise ConfigError(f"train.eval_bleu={t.eval_bleu}: must be >= 0 (0 = off)")
     if t.eval_tasks:
-        from scaling.eval.tasks import parse_eval_tasks
+        from scaling.task_names import parse_eval_tasks
 
         parse_eval_tasks(t.eval_tasks)
     if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:

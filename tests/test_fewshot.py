@@ -261,3 +261,15 @@ def test_yaml_task_and_bad_task_files(tmp_path):
     (tmp_path / "latin1.jsonl").write_bytes(b'{"context": "caf\xe9"}\n')
     with pytest.raises(UserError, match="not UTF-8"):
         jsonl_task(str(tmp_path / "latin1.jsonl"))
+
+
+def test_train_eval_tasks_names_are_checked():
+    from scaling.config import ConfigError
+    from scaling.task_names import parse_eval_tasks
+
+    assert parse_eval_tasks("2D+@4, next_line,jsonl:x.jsonl") == [
+        ("2D+", 4), ("next_line", 0), ("jsonl:x.jsonl", 0)]
+    with pytest.raises(ConfigError, match="'lambada'"):
+        parse_eval_tasks("lambada")
+    with pytest.raises(ConfigError, match="'copy@x'"):
+        parse_eval_tasks("copy@x")

@@ -27,7 +27,8 @@ def run(tmp_path_factory):
     task = root / "mc.jsonl"
     task.write_text("".join(json.dumps({"context": f"{a} {b}", "choices": [f" {c}", f" {a}"],
                                         "answer": i % 2}) + "\n"
-                            for i, (a, b, c) in enumerate(zip(WORDS, WORDS[3:], WORDS[5:]))))
+                            for i, (a, b, c) in enumerate(zip(WORDS[:5], WORDS[3:8], WORDS[5:],
+                                                                  strict=True))))
     return workdir, task
 
 

@@ -17,6 +17,7 @@ import random
 import string
 
 from scaling.eval.tasks import Example, Task, TaskSpec
+from scaling.task_names import ARITHMETIC, SCRAMBLE_NAMES, TASKS  # noqa: F401  (public here)
 
 _OPS = {"+": ("plus", lambda a, b: a + b), "-": ("minus", lambda a, b: a - b),
         "x": ("times", lambda a, b: a * b)}
@@ -121,8 +122,7 @@ def kv_recall_example(rng: random.Random, n: int = 4) -> Example:
     return Example(f"{pairs}. {keys[i]}?", (values[i],), 0)
 
 
-ARITHMETIC = [f"{d}D{op}" for op in "+-" for d in range(2, 6)] + ["2Dx", "1DC"]
-TASKS = ARITHMETIC + list(SCRAMBLES) + ["copy", "kv_recall"]
+assert set(SCRAMBLES) == set(SCRAMBLE_NAMES)
 
 
 def synthetic_task(name: str, n: int, seed: int) -> Task:
@@ -138,3 +138,4 @@ def synthetic_task(name: str, n: int, seed: int) -> Task:
     test, train = random.Random(f"{name}/test/{seed}"), random.Random(f"{name}/train/{seed}")
     return Task(name, tuple(make(test) for _ in range(n)), tuple(make(train) for _ in range(n)),
                 _spec())
+

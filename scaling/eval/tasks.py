@@ -200,19 +200,3 @@ def few_shot_prompt(task: Task, example: Example, shots: int, rng: random.Random
     parts = [d.context + d.choices[d.answer] for d in demos]
     return "\n\n".join([*parts, example.context]) if parts else example.context
 
-
-def parse_eval_tasks(text: str) -> list[tuple[str, int]]:
-    """`train.eval_tasks`, "NAME[@SHOTS],...", as (name, shots) pairs; a ConfigError names an
-    unknown task or a bad shot count."""
-    from scaling.config import ConfigError
-    from scaling.eval.synthetic import TASKS
-
-    out = []
-    for item in (x.strip() for x in text.split(",") if x.strip()):
-        name, _, k = item.partition("@")
-        known = name == "next_line" or name in TASKS or name.startswith(("jsonl:", "yaml:"))
-        if not known or (k and not k.isdigit()):
-            raise ConfigError(f"train.eval_tasks: {item!r} is not NAME[@SHOTS] with NAME one of "
-                              f"next_line, jsonl:PATH, yaml:PATH, {', '.join(TASKS)}")
-        out.append((name, int(k or 0)))
-    return out
