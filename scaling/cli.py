@@ -124,6 +124,10 @@ def cmd_bench(args) -> int:
         if args.steps < 1:
             raise UserError(f"--steps {args.steps}: expected at least one step")
         return bench.bench_data(config, steps=args.steps)
+    if args.what == "eval":
+        from scaling.eval.bench import bench_eval
+
+        return bench_eval(config)
     if args.what == "compile":
         from scaling.aot import bench_compile
 
@@ -276,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_generate)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
-    p.add_argument("what", choices=["train", "data", "compile"],
-                   help="train step speed, input pipeline speed, or ahead-of-time TPU compile")
+    p.add_argument("what", choices=["train", "data", "compile", "eval"],
+                   help="train step speed, input pipeline speed, ahead-of-time TPU compile, "
+                        "or few-shot scoring and generation speed")
     _config_args(p)
     p.add_argument("--data", default=None, help="data spec (bench data)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
