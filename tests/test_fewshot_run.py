@@ -27,7 +27,8 @@ def run(tmp_path_factory):
     task = root / "mc.jsonl"
     task.write_text("".join(json.dumps({"context": f"{a} {b}", "choices": [f" {c}", f" {a}"],
                                         "answer": i % 2}) + "\n"
-                            for i, (a, b, c) in enumerate(zip(WORDS[:5], WORDS[3:8], WORDS[5:],
+                            for i, (a, b, c) in enumerate(zip(WORDS, WORDS[3:] + WORDS[:3],
+                                                                  WORDS[5:] + WORDS[:5],
                                                                   strict=True))))
     return workdir, task
 
@@ -80,10 +81,17 @@ metric_list:
 """)
     out = tmp_path / "lm_eval.json"
     assert main(["eval", "--workdir", str(workdir), "--harness", "toy_mc", "--harness-include",
-                 str(tmp_path / "tasks"), "--limit", "4", "--output", str(out)]) == 0
+                 str(tmp_path / "tasks"), "--output", str(out)]) == 0
     assert "toy_mc" in capsys.readouterr().out
-    theirs = json.loads(out.read_text())["results"]["toy_mc"]
-    ours = [json.loads(line) for line in open(workdir / "eval.jsonl")]
-    ours = [r for r in ours if r["task"] == f"jsonl:{task}"][-1]  # written by the test above
-    assert theirs["acc,none"] == pytest.approx(ours["acc"])
-    assert theirs["acc_norm,none"] == pytest.approx(ours["acc_norm"])
+    theirs = json.loads(out.read_text())
+    ours_file = tmp_path / "ours.json"
+    assert main(["eval", "--workdir", str(workdir), "--tasks", f"jsonl:{task}",
+                 "--log-samples", "--output", str(ours_file)]) == 0
+    ours = json.loads(ours_file.read_text())["results"][0]
+    assert theirs["results"]["toy_mc"]["acc,none"] == pytest.approx(ours["acc"])
+    assert theirs["results"]["toy_mc"]["acc_norm,none"] == pytest.approx(ours["acc_norm"])
+    docs = sorted(theirs["samples"]["toy_mc"], key=lambda d: d["doc_id"])
+    assert len(docs) == len(ours["samples"]) == 10
+    for doc, mine in zip(docs, ours["samples"], strict=True):
+        their_logp = [float(choice[0][0]) for choice in doc["resps"]]
+        assert their_logp == pytest.approx(mine["logp"], rel=1e-5)

@@ -48,21 +48,28 @@ def make_lm(model, params, tokenizer, scorer, batch: int = 8):
             return [float(logp[a:b].sum()) for a, b in spans]
 
         def generate_until(self, requests, disable_tqdm: bool = False):
-            out = []
-            for context, kwargs in (r.args for r in requests):
+            """Greedy continuations, batched among requests with the same stops and length."""
+            groups: dict = {}
+            for i, (context, kwargs) in enumerate(r.args for r in requests):
                 until = kwargs.get("until") or []
-                until = [until] if isinstance(until, str) else list(until)
+                until = (until,) if isinstance(until, str) else tuple(until)
                 new = min(int(kwargs.get("max_gen_toks", 32)), model.max_len // 2)
-                texts, _ = generate_batch(model, params, tokenizer, [list(self._ctx(context))],
-                                          new_tokens=new, stop=tuple(until), batch=1)
-                out.append(texts[0])
+                groups.setdefault((until, new), []).append((i, list(self._ctx(context))))
+            out = [""] * len(requests)
+            for (until, new), items in groups.items():
+                texts, _ = generate_batch(model, params, tokenizer, [ids for _, ids in items],
+                                          new_tokens=new, stop=until, batch=batch)
+                for (i, _), text in zip(items, texts, strict=True):
+                    out[i] = text
             return out
 
     return ScalingLM()
 
 
-def run_harness(lm, tasks: list[str], include: str | None, shots: int, limit: int) -> dict:
-    """lm_eval.simple_evaluate on `lm`; returns its results dict."""
+def run_harness(lm, tasks: list[str], include: str | None, shots: int, limit: int,
+                samples: bool = False) -> dict:
+    """lm_eval.simple_evaluate on `lm`; returns its results dict (with its per-example
+    "samples" when `samples`)."""
     _lm_base()
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -73,12 +80,13 @@ def run_harness(lm, tasks: list[str], include: str | None, shots: int, limit: in
         where = f" or in {include}" if include else " (add --harness-include DIR for YAML files)"
         raise UserError(f"--harness: lm-eval has no task {unknown[0]!r}{where}")
     return simple_evaluate(model=lm, tasks=tasks, num_fewshot=shots, limit=limit or None,
-                           task_manager=manager, log_samples=False)
+                           task_manager=manager, log_samples=samples)
 
 
 def harness_command(workdir: str, tasks: str, include: str | None, shots: int, limit: int,
                     output: str | None) -> int:
-    """`scaling eval --harness`: print lm-eval's results table, write its JSON to `output`."""
+    """`scaling eval --harness`: print lm-eval's results table, write its JSON (with its
+    per-example samples) to `output`."""
     from scaling.eval.harness import open_run
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
@@ -87,7 +95,7 @@ def harness_command(workdir: str, tasks: str, include: str | None, shots: int, l
     _lm_base()
     config, params, _, tokenizer, scorer = open_run(workdir)
     results = run_harness(make_lm(config.model, params, tokenizer, scorer), names, include,
-                          shots, limit)
+                          shots, limit, samples=output is not None)
     from lm_eval.utils import make_table
 
     print(make_table(results), flush=True)
