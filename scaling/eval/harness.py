@@ -115,7 +115,7 @@ def open_run(workdir: str):
     config, mesh = inference_mesh(config)
     params, shardings, meta = restore_sharded(workdir, config, mesh)
     _, tokenizer = run_tokenizer(config, meta)
-    return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings)
+    return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings, progress=True)
 
 
 def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, seed: int,

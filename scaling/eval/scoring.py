@@ -78,11 +78,11 @@ class Scorer:
     """Scores requests for one model on one mesh; one compilation per batch shape."""
 
     def __init__(self, model, mesh, param_shardings, contexts: int = 8, max_choices: int = 8,
-                 min_len: int = 8):
+                 min_len: int = 8, progress: bool = False):
         """`contexts` per batch; lengths round up to powers of two >= `min_len` (a larger
-        one: fewer shapes, more padding)."""
+        one: fewer shapes, more padding); `progress`: a progress bar by default."""
         self.model, self.mesh, self.param_shardings = model, mesh, param_shardings
-        self.min_len = min_len
+        self.min_len, self.progress = min_len, progress
         shards = mesh.shape["data"] * mesh.shape["fsdp"]
         self.G = -(-contexts // shards) * shards  # contexts per batch, a multiple of shards
         self.max_choices = max_choices
@@ -128,11 +128,13 @@ class Scorer:
         if batch:
             yield batch
 
-    def score(self, params, requests: list[Request], progress: bool = False):
+    def score(self, params, requests: list[Request], progress: bool | None = None):
         """(Σ log p [N], all tokens greedy [N]) of every request, in order."""
+        progress = self.progress if progress is None else progress
         logp, greedy = np.zeros(len(requests)), np.zeros(len(requests), bool)
         units = self._units(requests)
-        bar = tqdm(total=len(requests), disable=not progress, desc="scoring", leave=False)
+        bar = tqdm(total=len(requests), disable=None if progress else True,  # None: TTY only
+                   desc="scoring", leave=False)
         T = self.model.max_len
         for batch in self._batches(units, requests):
             n_ctx = max(len(c) for c, _ in batch)
