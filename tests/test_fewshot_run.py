@@ -41,24 +41,34 @@ def test_in_training_eval_tasks_are_logged(run):
     assert 0.0 <= hits[0]["eval_kv_recall_1shot_f1"] <= 1.0
 
 
-def test_scaling_eval_shows_prompts_and_logs_samples(run, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def evaluated(run, tmp_path_factory):
+    """One `scaling eval` of the run: (stdout, results JSON with per-example samples)."""
+    import contextlib
+    import io
+
     workdir, task = run
-    out = tmp_path / "res.json"
-    assert main(["eval", "--workdir", str(workdir), "--tasks", f"jsonl:{task},2D+",
-                 "--shots", "0,1", "--limit", "4", "--show-prompt", "--log-samples",
-                 "--output", str(out)]) == 0
-    printed = capsys.readouterr().out
+    out, printed = tmp_path_factory.mktemp("eval") / "res.json", io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["eval", "--workdir", str(workdir), "--tasks", f"jsonl:{task},2D+",
+                     "--shots", "0,1", "--limit", "10", "--show-prompt", "--log-samples",
+                     "--output", str(out)]) == 0
+    return printed.getvalue(), json.loads(out.read_text())["results"]
+
+
+def test_scaling_eval_shows_prompts_and_logs_samples(evaluated):
+    printed, res = evaluated
     assert "--- 2D+, 1-shot, seed 0, example 0 ---\nQ: What is" in printed
-    res = json.loads(out.read_text())["results"]
     assert [(r["task"], r["shots"]) for r in res][2:] == [("2D+", 0), ("2D+", 1)]
-    assert len(res[0]["samples"]) == 4 and len(res[0]["samples"][0]["logp"]) == 2
+    assert len(res[0]["samples"]) == 10 and len(res[0]["samples"][0]["logp"]) == 2
     # 32 positions: a demonstration + the query + 8 answer tokens do not fit, so the
     # demonstration is dropped (never the query) and every such prompt is counted
-    assert res[3]["shots_used"] == 0 and res[3]["truncated"] == 4 and "exact_match" in res[3]
-    assert "4 prompts cut" in printed
+    assert res[3]["shots_used"] == 0 and res[3]["truncated"] == 10 and "exact_match" in res[3]
+    assert "10 prompts cut" in printed
 
 
-def test_lm_eval_adapter_agrees_with_scaling_eval(run, tmp_path, monkeypatch, capsys):
+def test_lm_eval_adapter_agrees_with_scaling_eval(run, evaluated, tmp_path, monkeypatch,
+                                                  capsys):
     pytest.importorskip("lm_eval")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
@@ -84,10 +94,7 @@ metric_list:
                  str(tmp_path / "tasks"), "--output", str(out)]) == 0
     assert "toy_mc" in capsys.readouterr().out
     theirs = json.loads(out.read_text())
-    ours_file = tmp_path / "ours.json"
-    assert main(["eval", "--workdir", str(workdir), "--tasks", f"jsonl:{task}",
-                 "--log-samples", "--output", str(ours_file)]) == 0
-    ours = json.loads(ours_file.read_text())["results"][0]
+    ours = evaluated[1][0]  # the same 10 examples, 0-shot, through `scaling eval`
     assert theirs["results"]["toy_mc"]["acc,none"] == pytest.approx(ours["acc"])
     assert theirs["results"]["toy_mc"]["acc_norm,none"] == pytest.approx(ours["acc_norm"])
     docs = sorted(theirs["samples"]["toy_mc"], key=lambda d: d["doc_id"])
