@@ -102,3 +102,17 @@ metric_list:
     for doc, mine in zip(docs, ours["samples"], strict=True):
         their_logp = [float(choice[0][0]) for choice in doc["resps"]]
         assert their_logp == pytest.approx(mine["logp"], rel=1e-5)
+
+
+def test_generate_prompts_file(run, tmp_path, capsys):
+    workdir, _ = run
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("alpha beta\ngamma\n\nzeta eta theta iota\n")
+    assert main(["generate", "--workdir", str(workdir), "--prompts", str(prompts),
+                 "--max-new-tokens", "4", "--top-p", "0.9", "--stop", " ", "--batch", "2"]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["prompt"] for r in rows] == ["alpha beta", "gamma", "zeta eta theta iota"]
+    assert all(" " not in r["text"] for r in rows) and "tokens/s" in err
+    assert main(["generate", "--workdir", str(workdir), "--prompts", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
