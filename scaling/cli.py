@@ -83,8 +83,10 @@ def cmd_train(args) -> int:
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
     init_from = os.path.abspath(args.init_from) if args.init_from else None
+    from scaling.eval.in_training import fewshot_hook
+
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at)
+                    stop_at=args.stop_at, extra_hooks={"fewshot": fewshot_hook})
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "
@@ -122,6 +124,10 @@ def cmd_bench(args) -> int:
         if args.steps < 1:
             raise UserError(f"--steps {args.steps}: expected at least one step")
         return bench.bench_data(config, steps=args.steps)
+    if args.what == "eval":
+        from scaling.eval.bench import bench_eval
+
+        return bench_eval(config)
     if args.what == "compile":
         from scaling.aot import bench_compile
 
@@ -135,24 +141,42 @@ def cmd_generate(args) -> int:
     if not args.temperature >= 0 or not math.isfinite(args.temperature):
         raise UserError(f"--temperature {args.temperature}: expected a finite value >= 0 "
                         f"(0 = greedy)")
+    if not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p {args.top_p}: expected a mass in (0, 1]")
+    if (args.prompt is None) == (args.prompts is None):
+        raise UserError("give exactly one of --prompt TEXT and --prompts FILE")
+    if args.prompts is not None:
+        from scaling.eval.generate import generate_file
+
+        return generate_file(args.workdir, args.prompts, args.max_new_tokens, args.temperature,
+                             args.top_k, args.top_p, args.stop, args.seed, args.batch)
     try:
         args.prompt.encode("utf-8")
     except UnicodeEncodeError:
         raise UserError("--prompt is not valid UTF-8 text") from None
     text = generate_text(args.workdir, args.prompt, args.max_new_tokens, args.temperature,
-                         args.top_k, args.seed)
+                         args.top_k, args.seed, args.top_p, args.stop)
     print(args.prompt + text)
     return 0
 
 
 def _int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
+    try:  # "max": as many demonstrations as fit (scaling.eval.prompts.MAX_SHOTS)
+        return [-1 if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"--shots {text!r}: expected integers separated by commas") from None
+        raise UserError(f"--shots {text!r}: expected integers (or max) separated by "
+                        f"commas") from None
 
 
 def cmd_eval(args) -> int:
+    if args.harness:
+        from scaling.eval.lm_eval_adapter import harness_command
+
+        shots = _int_list(args.shots)
+        return harness_command(args.workdir, args.harness, args.harness_include,
+                               shots[0] if shots else 0, args.limit, args.output)
+    if not args.tasks:
+        raise UserError("--tasks or --harness: name at least one task")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks:
         raise UserError("--tasks: name at least one task (next_line, jsonl:PATH, bleu, "
@@ -168,7 +192,8 @@ def cmd_eval(args) -> int:
     if others:
         from scaling.eval.harness import eval_command
 
-        eval_command(args.workdir, others, _int_list(args.shots), args.limit, args.seed)
+        eval_command(args.workdir, others, _int_list(args.shots), args.limit, args.seed,
+                     args.show_prompt, args.log_samples, args.output)
     return 0
 
 
@@ -205,15 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="zero- and few-shot multiple-choice evaluation of a run")
     p.add_argument("--workdir", required=True, help="run directory written by scaling train")
-    p.add_argument("--tasks", required=True,
-                   help="comma-separated: next_line, jsonl:PATH, bleu (the test split of a "
-                        "translation run), bleu:PATH.tsv")
-    p.add_argument("--shots", default="0", help="comma-separated demonstration counts, e.g. 0,1,8")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated: next_line, jsonl:PATH, yaml:PATH, a built-in task "
+                        "(2D+ .. 5D-, 2Dx, 1DC, CL, A1, A2, RI, RW, copy, kv_recall), bleu "
+                        "(the test split of a translation run), bleu:PATH.tsv")
+    p.add_argument("--shots", default="0",
+                   help="comma-separated demonstration counts, e.g. 0,1,8,max")
     p.add_argument("--limit", type=int, default=0, help="score at most N examples per task")
     p.add_argument("--seed", type=int, default=0, help="task construction and demo sampling")
     p.add_argument("--beam", type=int, default=4, help="bleu: beam size (1 = greedy)")
     p.add_argument("--alpha", type=float, default=0.6, help="bleu: GNMT length penalty")
     p.add_argument("--split", default="test", help="bleu: the corpus split to score")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the exact prompt of each task's first example")
+    p.add_argument("--log-samples", action="store_true",
+                   help="per-example prompts and scores in the results JSON")
+    p.add_argument("--output", default=None, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--harness", default=None, metavar="TASK[,TASK...]",
+                   help="run lm-evaluation-harness tasks on the run (pip install -e .[lm-eval])")
+    p.add_argument("--harness-include", default=None, metavar="DIR",
+                   help="lm-eval YAML task files (its --include_path)")
     p.set_defaults(fn=cmd_eval)
 
     p = sub.add_parser("translate", help="translate one source sentence a line (encdec runs)")
@@ -229,7 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="continue a prompt with a trained run's model")
     p.add_argument("--workdir", required=True, help="run directory written by scaling train")
-    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--prompt", default=None, help="text to continue")
+    p.add_argument("--prompts", default=None, metavar="FILE",
+                   help="a file of prompts, one a line, generated in batches")
+    p.add_argument("--top-p", type=float, default=1.0,
+                   help="nucleus sampling: the smallest set of tokens with this mass; 1 = all")
+    p.add_argument("--stop", action="append", default=[],
+                   help="cut the text at this string (repeatable)")
+    p.add_argument("--batch", type=int, default=8, help="--prompts: prompts decoded together")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate")
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=40, help="sample among the K likeliest; 0 = all")
@@ -237,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_generate)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
-    p.add_argument("what", choices=["train", "data", "compile"],
-                   help="train step speed, input pipeline speed, or ahead-of-time TPU compile")
+    p.add_argument("what", choices=["train", "data", "compile", "eval"],
+                   help="train step speed, input pipeline speed, ahead-of-time TPU compile, "
+                        "or few-shot scoring and generation speed")
     _config_args(p)
     p.add_argument("--data", default=None, help="data spec (bench data)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")

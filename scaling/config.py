@@ -138,6 +138,7 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int = 8
     eval_bleu: int = 0  # seq2seq: greedy-decode this many validation pairs at each eval, BLEU
+    eval_tasks: str = ""  # few-shot tasks at each eval, comma-separated NAME[@SHOTS], e.g. "2D+@4"
     checkpoint_every: int = 500
     keep_last: int = 3
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none

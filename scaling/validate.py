@@ -121,6 +121,10 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"optim.label_smoothing={o.label_smoothing}: must lie in [0, 1)")
     if t.eval_bleu < 0:
         raise ConfigError(f"train.eval_bleu={t.eval_bleu}: must be >= 0 (0 = off)")
+    if t.eval_tasks:
+        from scaling.task_names import parse_eval_tasks
+
+        parse_eval_tasks(t.eval_tasks)
     if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
         raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
     sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)

@@ -53,8 +53,9 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
 
 
 def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float,
-                  top_k: int, seed: int) -> str:
-    """The run's continuation of `prompt`, cut at the first end-of-document token."""
+                  top_k: int, seed: int, top_p: float = 1.0, stop=()) -> str:
+    """The run's continuation of `prompt`, cut at the first end-of-document token and the
+    first stop sequence."""
     from scaling.data.api import open_corpus
 
     if new_tokens < 1 or temperature < 0 or top_k < 0:
@@ -71,8 +72,90 @@ def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float
                         f"model's {config.model.max_len} positions; shorten one of them")
     decoder = family_of(config.model).decoder
     out = decoder(config.model, params, jnp.asarray([ids], jnp.int32), jax.random.key(seed),
-                  new_tokens=new_tokens, temperature=float(temperature), top_k=int(top_k))
+                  new_tokens=new_tokens, temperature=float(temperature), top_k=int(top_k),
+                  top_p=float(top_p))
     new = [int(t) for t in np.asarray(out)[0]]
     if tokenizer.eos_id in new:
         new = new[:new.index(tokenizer.eos_id)]
-    return tokenizer.decode(new)
+    return cut_at_stop(tokenizer.decode(new), stop)
+
+
+def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, top_k: int,
+                  top_p: float, stop, seed: int, batch: int) -> int:
+    """`scaling generate --prompts FILE`: one continuation per prompt line, printed as JSON
+    lines {"prompt", "text"} in order, then the speed in tokens/s on stderr."""
+    import json
+    import sys
+
+    from scaling.checkpoint import check_tokenizer
+    from scaling.data.api import open_corpus
+
+    if batch < 1:
+        raise UserError(f"--batch {batch}: expected >= 1")
+    try:
+        with open(path, encoding="utf-8") as f:
+            prompts = [ln.rstrip("\n") for ln in f if ln.strip()]
+    except IsADirectoryError:
+        raise UserError(f"--prompts {path} is a directory; give a text file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"--prompts {path} is not UTF-8 text") from None
+    if not prompts:
+        raise UserError(f"--prompts {path} has no prompts (one a line)")
+    config, params, meta = load_run(workdir)
+    _, tokenizer, _ = open_corpus(config)
+    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
+                                         "vocab_size": tokenizer.vocab_size}})
+    ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
+    texts, stats = generate_batch(config.model, params, tokenizer, ids, new_tokens=new_tokens,
+                                  temperature=temperature, top_k=top_k, top_p=top_p,
+                                  stop=tuple(stop), seed=seed, batch=batch)
+    for p, t in zip(prompts, texts, strict=True):
+        print(json.dumps({"prompt": p, "text": t}), flush=True)
+    cut = f"; {stats['truncated']} prompts cut from the left" if stats["truncated"] else ""
+    print(f"{stats['tokens_per_sec']:.0f} tokens/s (compilation included){cut}",
+          file=sys.stderr)
+    return 0
+
+
+def cut_at_stop(text: str, stop) -> str:
+    """`text` up to (not including) the earliest occurrence of any stop sequence."""
+    ends = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[:min(ends)] if ends else text
+
+
+def generate_batch(model, params, tokenizer, prompts: list[list[int]], *, new_tokens: int,
+                   temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, stop=(),
+                   seed: int = 0, batch: int = 8) -> tuple[list[str], dict]:
+    """Continuations of token-id prompts of any lengths, `batch` at a time, left-padded
+    (decoding.generate keeps each row's own positions), each cut at end-of-document and at
+    the first stop sequence. Returns (texts, {"tokens_per_sec", "truncated"}): prompts longer
+    than max_len - new_tokens lose their oldest tokens, and are counted."""
+    import time
+
+    from scaling.eval.scoring import bucket
+
+    T = model.max_len
+    if new_tokens < 1 or new_tokens >= T:
+        raise UserError(f"{new_tokens} new tokens: expected 1..{T - 1} for a model of {T} "
+                        f"positions")
+    room = T - new_tokens
+    truncated = sum(len(p) > room for p in prompts)
+    prompts = [list(p[-room:]) or [tokenizer.bos_id] for p in prompts]
+    texts, t0, made = [], time.perf_counter(), 0
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i:i + batch]
+        P = min(bucket(max(len(p) for p in chunk)), room)
+        ids, lengths = np.zeros((batch, P), np.int32), np.ones(batch, np.int32)
+        for j, p in enumerate(chunk):
+            ids[j, P - len(p):], lengths[j] = p, len(p)
+        out = np.asarray(generate(model, params, jnp.asarray(ids), jax.random.key(seed + i),
+                                  new_tokens=new_tokens, temperature=float(temperature),
+                                  top_k=int(top_k), top_p=float(top_p),
+                                  lengths=jnp.asarray(lengths)))
+        made += len(chunk) * new_tokens
+        for row in out[:len(chunk)]:
+            row = [int(t) for t in row]
+            if tokenizer.eos_id in row:
+                row = row[:row.index(tokenizer.eos_id)]
+            texts.append(cut_at_stop(tokenizer.decode(row), stop))
+    return texts, {"tokens_per_sec": made / (time.perf_counter() - t0), "truncated": truncated}

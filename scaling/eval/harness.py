@@ -1,16 +1,15 @@
-"""Zero- and few-shot multiple-choice evaluation by log-likelihood (GPT-3 §2.4), `scaling eval`.
-
-Each choice is scored as Σ log p(choice tokens | prompt); the prediction is the choice with the
-highest sum (`acc`) or the highest per-token mean (`acc_norm`, which does not favour short
-choices). Letter legend: B batch, T length.
+"""Zero- and few-shot evaluation (GPT-3 §2.4), `scaling eval`: tasks by name, the run read back
+sharded, results printed and appended to eval.jsonl. The formats are scored in formats.py
+through the batched scorer (scoring.py); `score` here is the plain one-row-per-choice scorer
+it is tested against. Letter legend: B batch, T length.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
+import json
 import os
-import random
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +17,9 @@ import numpy as np
 
 from scaling.config import ModelConfig
 from scaling.errors import UserError
-from scaling.eval.tasks import Task, few_shot_prompt, jsonl_task, next_line_task
+from scaling.eval.formats import evaluate_task, prompts_for  # noqa: F401  (public here)
+from scaling.eval.prompts import MAX_SHOTS
+from scaling.eval.tasks import Task, jsonl_task, next_line_task, yaml_task
 from scaling.families import family_of
 from scaling.jsonl import append_rows
 
@@ -62,65 +63,94 @@ def score(model: ModelConfig, params, rows: list[tuple], batch: int = 32) -> np.
     return np.concatenate(out)
 
 
-def evaluate_task(model: ModelConfig, params, tokenizer, task: Task, shots: int,
-                  seed: int = 0) -> dict:
-    """Accuracy (sum and per-token-mean log-likelihood) with its standard error."""
-    rng = random.Random(seed)
-    rows, spans, lengths = [], [], []
-    for ex in task.examples:
-        prompt = [tokenizer.bos_id, *tokenizer.encode(few_shot_prompt(task, ex, shots, rng))]
-        start = len(rows)
-        for choice in ex.choices:
-            ids = tokenizer.encode(choice)
-            rows.append(pack_choice(prompt, ids, model.max_len))
-            lengths.append(len(ids))
-        spans.append((start, len(rows)))
-    logp = score(model, params, rows)
-    norm = logp / np.maximum(np.asarray(lengths), 1)
-    hits = np.array([[np.argmax(v[a:b]) == ex.answer for v in (logp, norm)]
-                     for (a, b), ex in zip(spans, task.examples, strict=True)], float)
-    n = len(task.examples)
-    acc, acc_norm = hits.mean(axis=0)
-    return {"task": task.name, "shots": shots, "n": n, "acc": acc, "acc_norm": acc_norm,
-            "acc_stderr": math.sqrt(acc * (1 - acc) / max(n - 1, 1)),
-            "chance": float(np.mean([1 / len(ex.choices) for ex in task.examples]))}
-
-
 def load_task(name: str, config, limit: int, seed: int) -> Task:
-    """A task by name: `next_line` (from the run's validation split) or `jsonl:PATH`."""
+    """A task by name: `next_line` (from the run's validation split), a built-in synthetic
+    task (scaling/eval/synthetic.py), `jsonl:PATH` or `yaml:PATH` (also a bare .yaml path)."""
+    from scaling.eval.synthetic import TASKS, synthetic_task
+
     if name.startswith("jsonl:"):
         task = jsonl_task(name[len("jsonl:"):])
-        return Task(task.name, task.examples[:limit] if limit else task.examples, task.demos)
-    if name == "next_line":
+    elif name.startswith("yaml:") or name.endswith((".yaml", ".yml")):
+        task = yaml_task(name.removeprefix("yaml:"))
+    elif name in TASKS:
+        return synthetic_task(name, limit or 100, seed)
+    elif name == "next_line":
         from scaling.data.api import open_corpus
 
         corpus, _, _ = open_corpus(config)
         return next_line_task(list(corpus.texts("validation")), limit or 200, seed)
-    raise UserError(f"unknown task {name!r}; tasks: next_line, jsonl:PATH")
+    else:
+        raise UserError(f"unknown task {name!r}; tasks: next_line, jsonl:PATH, yaml:PATH, "
+                        f"{', '.join(TASKS)}")
+    return dataclasses.replace(task, examples=task.examples[:limit] if limit else task.examples)
 
 
-def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int,
-                 seed: int) -> list[dict]:
-    """Evaluate the run's latest checkpoint on every task × shot count; print a table and
-    append the results to `workdir/eval.jsonl`."""
-    from scaling.checkpoint import check_tokenizer
-    from scaling.data.api import open_corpus
-    from scaling.eval.generate import load_run
+def print_result(r: dict) -> None:
+    """One line: the task's headline metrics with their standard errors."""
+    names = [k for k in ("acc", "acc_norm", "acc_per_token", "acc_uncond", "ppl", "exact_match",
+                         "f1", "bits_per_byte", "token_perplexity") if k in r]
+    cells = "  ".join(f"{k} {r[k]:.3f}" + (f" ± {r[k + '_stderr']:.3f}"
+                                          if k + "_stderr" in r else "") for k in names)
+    extra = f", chance {r['chance']:.3f}" if "chance" in r else ""
+    trunc = f", {r['truncated']} prompts cut" if r.get("truncated") else ""
+    print(f"{r['task']:<24} {r['shots']:>3}-shot (used {r['shots_used']})  {cells}  "
+          f"(n={r['n']}{extra}{trunc})", flush=True)
 
-    if any(k < 0 for k in shots) or limit < 0:
-        raise UserError("--shots must be non-negative integers and --limit >= 0")
-    config, params, meta = load_run(workdir)
-    _, tokenizer, _ = open_corpus(config)
-    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
-                                         "vocab_size": tokenizer.vocab_size}})
+
+def open_run(workdir: str):
+    """(config, params, checkpoint metadata, tokenizer, Scorer) of a causal decoder run's
+    latest checkpoint, restored sharded on the run's mesh (or what of it this host has)."""
+    from scaling.eval.checkpoint_io import (
+        inference_mesh,
+        read_config,
+        restore_sharded,
+        run_tokenizer,
+    )
+    from scaling.eval.scoring import Scorer
+
+    config = read_config(workdir)
+    if family_of(config.model).decoder is None:
+        raise UserError(f"{workdir} is not a causal decoder run (gpt family); few-shot "
+                        f"evaluation needs one")
+    config, mesh = inference_mesh(config)
+    params, shardings, meta = restore_sharded(workdir, config, mesh)
+    _, tokenizer = run_tokenizer(config, meta)
+    return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings, progress=True)
+
+
+def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, seed: int,
+                 show_prompt: bool = False, log_samples: bool = False,
+                 output: str | None = None) -> list[dict]:
+    """Evaluate the run's latest checkpoint (restored sharded on the run's mesh, or on what of
+    it this host has) on every task × shot count; print a line per result and append the
+    results to `workdir/eval.jsonl` (and all of them, per-example scores with --log-samples,
+    as JSON to `output`). Results are printed before any file is written."""
+    if any(k < 0 and k != MAX_SHOTS for k in shots) or limit < 0:
+        raise UserError("--shots must be non-negative integers (or max) and --limit >= 0")
+    config, params, meta, tokenizer, scorer = open_run(workdir)
     results = []
     for name in tasks:
         task = load_task(name, config, limit, seed)
         for k in shots:
-            r = evaluate_task(config.model, params, tokenizer, task, k, seed)
+            if show_prompt:
+                p = prompts_for(task, k, seed, tokenizer, config.model.max_len)[0]
+                print(f"--- {task.name}, {k}-shot, seed {seed}, example 0 ---\n{p.text}\n---")
+            r = evaluate_task(config.model, params, tokenizer, task, k, seed, scorer,
+                              samples=log_samples)
             r["step"] = meta.get("step")
             results.append(r)
-            print(f"{r['task']:<24} {k:>2}-shot  acc {r['acc']:.3f} ± {r['acc_stderr']:.3f}  "
-                  f"acc_norm {r['acc_norm']:.3f}  (n={r['n']}, chance {r['chance']:.3f})")
-    append_rows(os.path.join(workdir, "eval.jsonl"), results, UserError)
+            print_result(r)
+    summary = [{k: v for k, v in r.items() if k != "samples"} for r in results]
+    if output or log_samples:
+        _write_json(output or os.path.join(workdir, "eval_samples.json"), results)
+    append_rows(os.path.join(workdir, "eval.jsonl"), summary, UserError)
     return results
+
+
+def _write_json(path: str, results: list[dict]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"results": results}, f, indent=1)
+    except OSError as e:
+        raise UserError(f"cannot write results to {path}: {e.strerror} (they are printed "
+                        f"above)") from None

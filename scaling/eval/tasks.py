@@ -1,7 +1,15 @@
-"""Multiple-choice evaluation tasks: each example is a context, choices and the right one.
+"""Evaluation tasks in GPT-3's four formats (§2.4), each a small declarative `TaskSpec` plus
+examples, so users add tasks without code:
 
-Tasks come from local files (`jsonl:PATH`, one {"context", "choices", "answer"} object per line)
-or are built from the run's own validation text, so evaluation needs no download:
+- multiple_choice: {"context", "choices", "answer"}; every choice scored by log-likelihood;
+- cloze: {"context", "target"}; the target word (LAMBADA) must be the greedy continuation;
+- generate: {"context", "answers"} (or "target"); greedy text to a stop sequence, exact
+  match and token F1 against the answers;
+- rolling: {"text"}; log-likelihood of whole documents, bits per byte (GPT-2 §3).
+
+Tasks come from local files (`jsonl:PATH`: the format read off the keys; `yaml:PATH`: a spec
+naming its JSONL test and train files), from built-in generators (scaling/eval/synthetic.py)
+or from the run's own validation text, so evaluation needs no download:
 
 - `next_line`: the first lines of a validation document as context; the true next line among
   three lines drawn from other documents (a HellaSwag-style continuation choice).
@@ -9,18 +17,37 @@ or are built from the run's own validation text, so evaluation needs no download
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
 from scaling.errors import UserError
 from scaling.jsonl import jsonl_objects
 
+KINDS = ("multiple_choice", "cloze", "generate", "rolling")
+
 
 @dataclass(frozen=True)
 class Example:
+    """`choices[answer]` completes a demonstration: the right choice, the cloze target, the
+    first acceptable answer; a rolling document has its text as context and no choices."""
+
     context: str
-    choices: tuple[str, ...]
-    answer: int
+    choices: tuple[str, ...] = ()
+    answer: int = 0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How a task is prompted and scored (the YAML keys of a task file)."""
+
+    kind: str = "multiple_choice"
+    separator: str = "\n\n"  # between demonstrations
+    target_delimiter: str = ""  # between a context and its answer, e.g. " "
+    unconditional_context: str = "Answer:"  # GPT-3 §2.4's normalization context
+    stop: tuple[str, ...] = ("\n",)  # generate: the answer ends at the first of these
+    max_new_tokens: int = 16  # generate
+    blank: bool = False  # cloze: GPT-3's fill-in-the-blank format ("... ____. -> word")
 
 
 @dataclass(frozen=True)
@@ -30,9 +57,22 @@ class Task:
     name: str
     examples: tuple[Example, ...]
     demos: tuple[Example, ...]
+    spec: TaskSpec = TaskSpec()
 
 
-def _example(obj, where: str) -> Example:
+def kind_of(obj) -> str:
+    """The format a JSONL object is written in, read off its keys."""
+    keys = set(obj) if isinstance(obj, dict) else set()
+    for kind, key in (("multiple_choice", "choices"), ("generate", "answers"),
+                      ("cloze", "target"), ("rolling", "text")):
+        if key in keys:
+            return kind
+    return "multiple_choice"
+
+
+def _example(obj, where: str, kind: str = "multiple_choice") -> Example:
+    if kind != "multiple_choice":
+        return _other_example(obj, where, kind)
     try:
         context, choices, answer = obj["context"], obj["choices"], obj["answer"]
     except (KeyError, TypeError):
@@ -47,22 +87,86 @@ def _example(obj, where: str) -> Example:
     return Example(context, tuple(choices), answer)
 
 
-def jsonl_task(path: str, n_demos: int = 16) -> Task:
-    """A task file: the first `n_demos` lines serve as demonstrations when there are enough
-    examples left to score, otherwise demonstrations come from the other examples."""
+def _other_example(obj, where: str, kind: str) -> Example:
+    """cloze {"context", "target"}, generate {"context", "answers" | "target"}, rolling
+    {"text"}."""
+    obj = obj if isinstance(obj, dict) else {}
+    if kind == "rolling":
+        if not isinstance(obj.get("text"), str) or not obj["text"]:
+            raise UserError(f"{where}: a rolling task needs {{\"text\": non-empty text}}")
+        return Example(obj["text"])
+    answers = obj.get("answers", [obj["target"]] if "target" in obj else None)
+    if not (isinstance(obj.get("context"), str) and isinstance(answers, list) and answers
+            and all(isinstance(a, str) and a for a in answers)):
+        need = "target" if kind == "cloze" else "answers (a list) or target"
+        raise UserError(f"{where}: a {kind} task needs context (text) and {need} "
+                        f"(non-empty text)")
+    return Example(obj["context"], tuple(answers), 0)
+
+
+def _read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except FileNotFoundError:
         raise UserError(f"task file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"task file {path} is a directory; name a .jsonl or .yaml file "
+                        f"in it") from None
     except UnicodeDecodeError:
-        raise UserError(f"task file {path} is not UTF-8 text") from None
-    examples = [_example(obj, f"{path}:{n}")
-                for n, obj in jsonl_objects(text, lambda n: f"{path}:{n}", UserError)]
+        raise UserError(f"task file {path} is not UTF-8 text; re-encode it as UTF-8") from None
+
+
+def read_examples(path: str, kind: str | None = None) -> tuple[list[Example], str]:
+    """The examples of a JSONL file and their format (`kind`, else read off the keys)."""
+    text = _read_text(path)
+    objs = list(jsonl_objects(text, lambda n: f"{path}:{n}", UserError))
+    kind = kind or (kind_of(objs[0][1]) if objs else "multiple_choice")
+    return [_example(obj, f"{path}:{n}", kind) for n, obj in objs], kind
+
+
+def jsonl_task(path: str, n_demos: int = 16, spec: TaskSpec | None = None) -> Task:
+    """A task file: the first `n_demos` lines serve as demonstrations when there are enough
+    examples left to score, otherwise demonstrations come from the other examples."""
+    examples, kind = read_examples(path, spec.kind if spec else None)
     if len(examples) < 2:
         raise UserError(f"task file {path} needs at least 2 examples, found {len(examples)}")
     k = n_demos if len(examples) > 2 * n_demos else 0
-    return Task(f"jsonl:{path}", tuple(examples[k:]), tuple(examples[:k] or examples))
+    return Task(f"jsonl:{path}", tuple(examples[k:]), tuple(examples[:k] or examples),
+                spec or TaskSpec(kind))
+
+
+def yaml_task(path: str) -> Task:
+    """A YAML task description: `test` (and optional `train`, the demonstrations) name JSONL
+    files relative to it; the other keys are `TaskSpec` fields; `name` names the task."""
+    import yaml
+
+    try:
+        desc = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as e:
+        raise UserError(f"task file {path} is not valid YAML ({str(e).splitlines()[0]})") \
+            from None
+    fields = set(TaskSpec.__dataclass_fields__)
+    if not isinstance(desc, dict) or "test" not in desc:
+        raise UserError(f"task file {path}: expected a mapping with at least `test: FILE.jsonl`")
+    unknown = set(desc) - fields - {"name", "test", "train"}
+    if unknown:
+        raise UserError(f"task file {path}: unknown keys {sorted(unknown)}; known: name, test, "
+                        f"train, {', '.join(sorted(fields))}")
+    if desc.get("kind", "multiple_choice") not in KINDS:
+        raise UserError(f"task file {path}: kind {desc['kind']!r} is not one of {KINDS}")
+    opts = {k: v for k, v in desc.items() if k in fields}
+    if "stop" in opts:
+        opts["stop"] = tuple(opts["stop"] if isinstance(opts["stop"], list) else [opts["stop"]])
+    spec = TaskSpec(**opts)
+    where = os.path.dirname(os.path.abspath(path))
+    name = str(desc.get("name", os.path.splitext(os.path.basename(path))[0]))
+    if "train" not in desc:
+        task = jsonl_task(os.path.join(where, desc["test"]), spec=spec)
+        return Task(name, task.examples, task.demos, spec)
+    test, _ = read_examples(os.path.join(where, desc["test"]), spec.kind)
+    train, _ = read_examples(os.path.join(where, desc["train"]), spec.kind)
+    return Task(name, tuple(test), tuple(train), spec)
 
 
 def next_line_task(documents: list[str], n: int, seed: int, context_lines: int = 4) -> Task:
@@ -95,3 +199,4 @@ def few_shot_prompt(task: Task, example: Example, shots: int, rng: random.Random
     demos = rng.sample(pool, min(shots, len(pool)))
     parts = [d.context + d.choices[d.answer] for d in demos]
     return "\n\n".join([*parts, example.context]) if parts else example.context
+

@@ -5,6 +5,7 @@ Letter legend: B batch, T length, D model width, V vocab.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
@@ -36,15 +37,25 @@ class GPT(nn.Module):
 
         Packed rows carry one segment id per document; attention never crosses documents.
         Decoding (mutable "cache") continues the sequence held in the cache: `inputs` are the
-        next T tokens of every row, and positions and segments come from the cache.
+        next T tokens of every row, written at the next T cache slots; `positions` default to
+        those slots, and `segment_ids` 0 mark slots (left padding) no query may attend to.
         """
         m = self.model
         B, T = inputs.shape
+        slots = None
         if self.decode:
             index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
-            positions = index.value + jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
+            slots = index.value + jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
             index.value = index.value + T
-            mask = decode_mask(positions, m.max_len)  # [B, 1, T, max_len]
+            # rows of different lengths (left padding): a row's positions differ from its
+            # cache slots, and its padding slots (segment 0) are never attended to
+            pad = self.variable("cache", "padding", lambda: jnp.zeros((B, m.max_len), bool))
+            if segment_ids is not None:
+                pad.value = jax.lax.dynamic_update_slice(pad.value, segment_ids == 0,
+                                                         (0, slots[0, 0]))
+            if positions is None:
+                positions = slots
+            mask = decode_mask(slots, m.max_len) & ~pad.value[:, None, None, :]  # [B,1,T,S]
         else:
             if positions is None:
                 positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
@@ -57,7 +68,8 @@ class GPT(nn.Module):
         x = constrain(x)
         x = Stack(m, m.n_layers, causal=True, deterministic=self.deterministic,
                   implementation=self.implementation, cache_len=m.max_len if self.decode else 0,
-                  name="decoder")(x, mask, positions=positions)  # [B, T, D]
+                  name="decoder")(x, mask, positions=positions if slots is None else slots)
+        # x: [B, T, D]
         if m.norm == "pre":
             x = layer_norm(m, "final_norm")(x).astype(x.dtype)
         x = x / m.width_mult  # μP output multiplier (Yang et al. 2022, Table 8); 1 otherwise

@@ -45,20 +45,20 @@ def _truncate_metrics(workdir: str, last_step: int) -> None:
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
-          stop_at: int | None = None) -> dict:
+          stop_at: int | None = None, extra_hooks: dict | None = None) -> dict:
     """Train `config` in `workdir`, resuming from its latest checkpoint; returns (and writes)
     the run summary. `stop_at` ends this session after that step (saving a checkpoint);
     the schedule still spans `train.steps`."""
     t0 = time.perf_counter()
     lock = RunLock(workdir, "train").acquire() if jax.process_index() == 0 else None
     try:
-        return _train_locked(config, workdir, progress, init_from, stop_at, t0)
+        return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks)
     finally:
         if lock:
             lock.release()
 
 
-def _train_locked(config, workdir, progress, init_from, stop_at, t0) -> dict:
+def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None) -> dict:
     run = Run(config, workdir, init_from=init_from)
     start = int(run.state.step)
     if run.lead:
@@ -69,7 +69,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0) -> dict:
         raise UserError(f"cannot write metrics in {workdir}: {e.strerror}") from None
     preempt = Preemption()
     try:
-        result = _loop(run, start, writer, preempt, progress, stop_at)
+        result = _loop(run, start, writer, preempt, progress, stop_at, extra_hooks)
     except MetricsError as e:
         _close_quietly(run)
         steps = committed_steps(run.ckpt.directory)
@@ -116,11 +116,21 @@ def _close_quietly(run: Run) -> None:
         say(str(e))
 
 
+def _then(fn, after):
+    def both(info: StepInfo) -> None:
+        fn(info)
+        after()
+
+    return both
+
+
 def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGuard, bar,
-                   start: int, evals: list) -> Hooks:
+                   start: int, evals: list, extra: dict | None = None) -> Hooks:
     """The hooks every run has, in order: non-finite guard, logging, evaluation, (BLEU for a
     translation run with train.eval_bleu), preemption, checkpointing. Extra hooks go before
-    preemption, so that a checkpoint follows them."""
+    preemption, so that a checkpoint follows them: `extra` maps a name to a factory
+    `(run, writer) -> hook fn or None`, run on the evaluation interval (e.g. few-shot tasks,
+    which live in scaling/eval and so are passed in, not imported)."""
     cfg, t = run.config, run.config.train
     meter = Throughput(flops_per_token(cfg.model, cfg.seq_len)["total"])
     step_tokens = t.global_batch * cfg.seq_len
@@ -182,13 +192,18 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
     if t.eval_bleu and run.family.translator is not None:
         hooks.add("bleu", bleu, every=t.eval_every, at_end=False,
                   also=lambda info: info.step == info.total)
+    for name, factory in (extra or {}).items():  # e.g. few-shot tasks (scaling/eval)
+        fn = factory(run, writer)
+        if fn is not None:
+            hooks.add(name, _then(fn, meter.reset), every=t.eval_every, at_end=False,
+                      also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)
     return hooks
 
 
 def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
-          stop_at: int | None) -> dict:
+          stop_at: int | None, extra_hooks: dict | None = None) -> dict:
     """Steps `start`.. until train.steps, `stop_at` or preemption, with the hooks after each."""
     cfg, t = run.config, run.config.train
     end = min(t.steps, stop_at) if stop_at else t.steps
@@ -199,7 +214,7 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
     bar = tqdm(total=end, initial=start, disable=not (progress and run.lead),
                dynamic_ncols=True, mininterval=1.0)
     evals: list[float] = []
-    hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals)
+    hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals, extra_hooks)
     done, preempted = start, False
     try:
         for step in range(start, end):
