@@ -1,8 +1,8 @@
-"""Tokenizers: SentencePiece (trained on the corpus once and cached, or loaded from a .model)
-and a byte-level tokenizer.
+"""Tokenizers: SentencePiece (trained on the corpus once and cached, or loaded from a .model),
+a byte-level tokenizer, and HuggingFace tokenizer.json files (hf_tokenizer.py).
 
 Special ids, declared once for every tokenizer this package makes (a loaded .model keeps its
-own, looked up by piece):
+own, looked up by piece; a HuggingFace tokenizer its own, from its files):
 
   pad=0  unk=1  bos=2  eos=3  mask=4  cls=5  sep=6   (mask/cls/sep are reserved for BERT)
 
@@ -159,6 +159,7 @@ def training_sample(
     return sample
 
 
+HF_PREFIX = "hf:"  # data.tokenizer=hf:DIR
 TOKENIZER_TYPES = ("bpe", "unigram")  # data.tokenizer_type: SentencePiece model types
 
 
@@ -193,13 +194,18 @@ def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_ro
     """The tokenizer named by `config.data.tokenizer`, checked against the model's vocabulary.
 
     spec: "byte", "sentencepiece" (train on the `fields` of `corpus`'s train split once,
-    default its text field; cached by corpus, fields, type and size) or a path to a
-    SentencePiece .model file.
+    default its text field; cached by corpus, fields, type and size), "hf:DIR" (a
+    HuggingFace tokenizer.json, scaling/data/hf_tokenizer.py) or a path to a SentencePiece
+    .model file. Only "sentencepiece" reads `corpus`.
     """
     if spec == "byte":
         tok: Tokenizer = ByteTokenizer()
     elif spec == "sentencepiece":
         tok = _trained(corpus, model_type, vocab_size, cache_root, fields)
+    elif spec.startswith(HF_PREFIX):
+        from scaling.data.hf_tokenizer import HFTokenizer  # lazy: the tokenizers library
+
+        tok = HFTokenizer(spec[len(HF_PREFIX):])
     else:
         path = Path(spec).expanduser()
         if not path.is_file():

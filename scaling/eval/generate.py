@@ -55,14 +55,14 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
 def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float,
                   top_k: int, seed: int) -> str:
     """The run's continuation of `prompt`, cut at the first end-of-document token."""
-    from scaling.data.api import open_corpus
+    from scaling.data.run_tokenizer import run_tokenizer
 
     if new_tokens < 1 or temperature < 0 or top_k < 0:
         raise UserError("--max-new-tokens must be >= 1, --temperature and --top-k >= 0")
     from scaling.checkpoint import check_tokenizer
 
     config, params, meta = load_run(workdir)
-    _, tokenizer, _ = open_corpus(config)
+    tokenizer = run_tokenizer(workdir, config)  # the run's kept copy when it has one
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
     ids = [tokenizer.bos_id, *tokenizer.encode(prompt)]

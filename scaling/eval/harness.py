@@ -104,13 +104,13 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int,
     """Evaluate the run's latest checkpoint on every task × shot count; print a table and
     append the results to `workdir/eval.jsonl`."""
     from scaling.checkpoint import check_tokenizer
-    from scaling.data.api import open_corpus
+    from scaling.data.run_tokenizer import run_tokenizer
     from scaling.eval.generate import load_run
 
     if any(k < 0 for k in shots) or limit < 0:
         raise UserError("--shots must be non-negative integers and --limit >= 0")
     config, params, meta = load_run(workdir)
-    _, tokenizer, _ = open_corpus(config)
+    tokenizer = run_tokenizer(workdir, config)  # the run's kept copy when it has one
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
     results = []
