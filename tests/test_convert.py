@@ -8,6 +8,7 @@ logits, greedy continuations and task scores must equal the HF model's.
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -99,7 +100,8 @@ def _params(run):
 def _ours(run, *args):
     config = read_config(run)
     family = family_of(config.model)
-    return config, family.make_model(config.model, "eval").apply({"params": _params(run)}, *args)
+    apply = jax.jit(family.make_model(config.model, "eval").apply)
+    return config, apply({"params": _params(run)}, *args)
 
 
 def _ids(seed=0, shape=(2, T)):
@@ -200,10 +202,12 @@ def test_import_export_import_is_bitwise(hf, exported, name, tmp_path):
         assert x.dtype == y.dtype and np.array_equal(x, y), path
 
 
-@pytest.mark.parametrize("name", ["gpt2", "openai", "neo"])
-def test_greedy_continuation_matches_hf_generate(hf, name):
+def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
+    """Token ids of our KV-cache decoder vs HF greedy generate, past the local window (GPT-2
+    is compared through `scaling generate` below)."""
     from scaling.eval.generate import load_run
 
+    name = "neo"
     config, params, _ = load_run(hf[name]["run"])
     prompt = _ids(4, (1, 6))
     new = 16  # past GPT-Neo's window of 5: the banded cache path is exercised
@@ -270,3 +274,69 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     hf_acc = np.mean([np.argmax(want[a:b]) == e["answer"]
                       for a, b, e in zip(spans[:-1], spans[1:], examples, strict=True)])
     assert result["acc"] == pytest.approx(hf_acc)
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+LN_F, FC_1 = "transformer.ln_f.bias", "transformer.h.1.mlp.c_fc.weight"
+
+
+def _bad_dirs(gpt2_dir, root):
+    """case -> (the --from-hf directory, extra flags, words the one-line error must hold)."""
+    from safetensors.numpy import load_file, save_file
+
+    def variant(name, edit):
+        d = _copy(gpt2_dir, root / name)
+        edit(d)
+        return str(d)
+
+    def set_arch(d):
+        cfg = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps({**cfg, "architectures": ["LlamaForCausalLM"]}))
+
+    def truncate(d):
+        data = (d / "model.safetensors").read_bytes()
+        (d / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+    def edit_tensors(fn):
+        def edit(d):
+            tensors = load_file(str(d / "model.safetensors"))
+            save_file(fn(tensors), str(d / "model.safetensors"))
+        return edit
+
+    def shard_index(d):
+        (d / "model.safetensors").unlink()
+        (d / "model.safetensors.index.json").write_text(json.dumps(
+            {"weight_map": {"wte.weight": "model-00001-of-00002.safetensors"}}))
+
+    (root / "empty").mkdir()
+    return {
+        "no config.json": (str(root / "empty"), [], ["no config.json"]),
+        "unsupported architecture": (variant("arch", set_arch), [],
+                                     ["LlamaForCausalLM", "GPT2LMHeadModel", "BertModel"]),
+        "shape against --config": (gpt2_dir, ["--config", "gpt2-small"],
+                                   ["does not match", "d_model"]),
+        "no weights": (variant("noweights", lambda d: (d / "model.safetensors").unlink()), [],
+                       ["no weights"]),
+        "missing shard": (variant("shard", shard_index), [], ["missing"]),
+        "truncated file": (variant("trunc", truncate), [], ["truncated"]),
+        "unreadable dtype": (variant("dtype", edit_tensors(
+            lambda t: {**t, LN_F: t[LN_F].astype(np.int8)})), [], ["I8"]),
+        "missing tensor": (variant("lost", edit_tensors(
+            lambda t: {k: v for k, v in t.items() if k != FC_1})), [], ["h.1.mlp.c_fc.weight"]),
+    }
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(hf, tmp_path, capsys):
+    cases = _bad_dirs(hf["gpt2"]["dir"], tmp_path)
+    for case, (directory, flags, words) in cases.items():
+        run = tmp_path / f"run-{case.replace(' ', '-')}"
+        rc = main(["convert", "--from-hf", directory, "--workdir", str(run), *flags])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2, case
+        assert err.startswith("scaling: error:") and "\n" not in err, (case, err)
+        assert all(w in err for w in words), (case, err)
+        assert not run.exists(), case

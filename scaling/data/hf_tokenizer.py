@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizer_base import Tokenizer
 from scaling.errors import DataError
 
 ROLES = ("bos", "eos", "unk", "pad", "mask", "cls", "sep")

@@ -48,7 +48,7 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
         raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
     tokenizer = _hf_tokenizer(workdir, config)
     params, step = _restore(workdir, config, step)
-    from scaling.convert.stream import Ours, write_safetensors
+    from scaling.interop.stream import Ours, write_safetensors
 
     tmp = f"{out_dir}.tmp-{os.getpid()}"
     try:
@@ -75,7 +75,7 @@ def _restore(workdir: str, config, step: int | None):
     import logging
 
     from scaling.checkpoint import Checkpoints, checkpoint_dir
-    from scaling.convert.stream import param_targets
+    from scaling.interop.stream import param_targets
 
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode
     ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)

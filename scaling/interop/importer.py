@@ -109,7 +109,7 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
                         f"{config.model.vocab_size}; they do not belong together")
     tensors = HFTensors(hf_dir)
     _check_workdir(workdir)
-    from scaling.convert.stream import build_state, plan  # JAX from here on
+    from scaling.interop.stream import build_state, plan  # JAX from here on
 
     mesh, targets, rules = plan(config, arch, tensors)
     from scaling.lock import RunLock
