@@ -44,7 +44,8 @@ def read_hf_config(directory: str) -> dict:
 class HFTensors:
     """The tensors of one HuggingFace directory by name (base-model prefixes stripped).
 
-    `shape(name)` reads the header only; `get(name)` reads one tensor as float32.
+    `shape(name)` reads the header only; `get(name)` reads one tensor as float32. Every file's
+    header is read when the directory is opened (a truncated file fails here).
     """
 
     def __init__(self, directory: str):
@@ -52,16 +53,14 @@ class HFTensors:
         self._files = _weight_files(directory)
         self._where: dict[str, tuple[str, str]] = {}  # short name -> (file, stored name)
         self._shapes: dict[str, tuple[int, ...]] = {}
+        self._dtypes: dict[str, str] = {}
         self._torch: dict | None = None
         for path in self._files:
             for stored, (dtype, shape) in _header(path).items():
                 short = _strip(stored)
-                if dtype not in READABLE_DTYPES:
-                    raise UserError(f"{path}: tensor {stored} has dtype {dtype}, which this "
-                                    f"converter cannot read (readable: "
-                                    f"{', '.join(READABLE_DTYPES)}); convert it to float32")
                 self._where.setdefault(short, (path, stored))
                 self._shapes.setdefault(short, tuple(shape))
+                self._dtypes.setdefault(short, dtype)
 
     def names(self) -> list[str]:
         return sorted(self._where)
@@ -70,7 +69,15 @@ class HFTensors:
         return _alias(name, self._where) is not None
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return self._shapes[self._resolve(name)]
+        """The shape of tensor `name` from the header; a UserError when its dtype is not one
+        we read (buffers we never read, e.g. int64 position ids, may have any dtype)."""
+        short = self._resolve(name)
+        if self._dtypes[short] not in READABLE_DTYPES:
+            path, stored = self._where[short]
+            raise UserError(f"{path}: tensor {stored} has dtype {self._dtypes[short]}, which "
+                            f"this converter cannot read (readable: "
+                            f"{', '.join(READABLE_DTYPES)}); convert it to float32")
+        return self._shapes[short]
 
     def get(self, name: str) -> np.ndarray:
         """Tensor `name` as a float32 NumPy array (read now, from disk)."""
