@@ -191,7 +191,7 @@ def test_export_loads_in_transformers_with_the_same_logits(hf, exported, name):
     np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["gpt2", "neo", "bert"])
+@pytest.mark.parametrize("name", ["gpt2", "openai", "neo", "bert"])
 def test_import_export_import_is_bitwise(hf, exported, name, tmp_path):
     run2 = str(tmp_path / "again")
     assert main(["convert", "--from-hf", exported[name], "--workdir", run2]) == 0
