@@ -340,3 +340,24 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(hf, tmp_path, capsys):
         assert err.startswith("scaling: error:") and "\n" not in err, (case, err)
         assert all(w in err for w in words), (case, err)
         assert not run.exists(), case
+
+
+def test_sharded_export_and_import(hf, tmp_path, monkeypatch):
+    """Export in several safetensors shards with an index (small shard size), load it with
+    transformers, import it back: the same parameters bit for bit."""
+    from scaling.interop import stream
+
+    monkeypatch.setattr(stream, "SHARD_BYTES", 16_000)
+    out, run2 = str(tmp_path / "sharded"), str(tmp_path / "again")
+    assert main(["convert", "--workdir", hf["gpt2"]["run"], "--to-hf", out]) == 0
+    index = json.loads(open(os.path.join(out, "model.safetensors.index.json")).read())
+    assert len(set(index["weight_map"].values())) > 2
+    back = transformers.GPT2LMHeadModel.from_pretrained(out).eval()
+    ids = torch.tensor(_ids(5), dtype=torch.long)
+    with torch.no_grad():
+        np.testing.assert_allclose(back(ids).logits.numpy(),
+                                   hf["gpt2"]["model"](ids).logits.numpy(), atol=1e-4, rtol=0)
+    assert main(["convert", "--from-hf", out, "--workdir", run2]) == 0
+    for x, y in zip(jax.tree.leaves(_params(hf["gpt2"]["run"])), jax.tree.leaves(_params(run2)),
+                    strict=True):
+        assert np.array_equal(x, y)
