@@ -145,6 +145,10 @@ class Run:
 
     def _resume(self, step: int):
         saved = self.ckpt.verify(step)
+        if "opt_state" not in dict(saved["tree"]):  # `scaling convert` saves parameters only
+            raise UserError(f"{self.workdir} holds imported parameters only (step {step}, "
+                            f"written by `scaling convert`), nothing to resume; train from "
+                            f"them in a new run: --workdir NEW --init_from {self.workdir}")
         check_resume_metadata(saved["meta"], self.meta)
         changed = config_changes(saved["config"], self.config.to_dict())
         restored = self.ckpt.restore(step, self.target, saved["tree"])
