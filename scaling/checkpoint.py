@@ -16,7 +16,6 @@ mismatched parameter paths are listed; nothing is partially restored).
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import warnings
@@ -27,21 +26,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from scaling import checkpoint_noise
 from scaling.config import TrainConfig
 from scaling.errors import UserError
 
 ITEMS = ("state", "data", "config", "meta")
 
 
-class _OrbaxErrorsReportedHere(logging.Filter):
-    """orbax logs a traceback when an async save fails; this wrapper reports the failure
-    itself in one line (`Checkpoints._save_error`), so drop orbax's error records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
-
-
-logging.getLogger("absl").addFilter(_OrbaxErrorsReportedHere())
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a step that has not committed
 
 
@@ -167,6 +158,7 @@ class Checkpoints:
             pass
         committed = committed_steps(self.directory)
         last = max(committed) if committed else None
+        checkpoint_noise.note_reported_failure()  # orbax's tracebacks for it are dropped
         return UserError(
             f"saving a checkpoint to {self.directory} failed ({_first_line(e)}); the last "
             f"committed step {last} is intact. Check that the directory is writable and the "

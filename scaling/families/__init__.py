@@ -25,7 +25,8 @@ from scaling.families.registry import (
 )
 
 __all__ = [
-    "MODES", "BatchField", "Family", "LossTerms", "Objective", "family_names", "family_of",
+    "MODES", "BatchField", "Family", "LossTerms", "Objective", "batch_fields", "family_names",
+    "family_of",
     "flops_per_token", "get_family", "get_objective", "kaplan_flops_per_token",
     "objective_names", "objective_of", "param_counts",
 ]
@@ -70,6 +71,11 @@ def objective_of(config: Config) -> Objective:
         raise ConfigError(f"train.objective={name!r} does not apply to the {family.name} "
                           f"family; its objectives: {', '.join(family.objectives)}")
     return objective
+
+
+def batch_fields(config: Config) -> tuple[BatchField, ...]:
+    """The batch schema of a run: its objective's fields plus what its options add."""
+    return objective_of(config).batch_fields(config)
 
 
 def param_counts(model: ModelConfig) -> dict:

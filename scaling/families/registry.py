@@ -66,6 +66,13 @@ class Objective:
     load_data: Callable
     metrics: tuple[str, ...] = ()
     description: str = ""
+    options: tuple[str, ...] = ()  # boolean config switches ("data.nsp") it honours
+    extra_fields: Callable = lambda config: ()  # fields those switches add to `fields`
+
+    def batch_fields(self, config) -> tuple[BatchField, ...]:
+        """The batch schema of a run with `config`: `fields` plus what its options add
+        (masked_lm with data.nsp: `nsp_labels`)."""
+        return self.fields + tuple(self.extra_fields(config))
 
 
 @dataclass(frozen=True)
