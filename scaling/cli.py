@@ -54,6 +54,8 @@ def _absolute_paths(config):
         return os.path.abspath(os.path.expanduser(p)) if p else p
 
     tokenizer = d.tokenizer if d.tokenizer in ("sentencepiece", "byte") else path(d.tokenizer)
+    if d.tokenizer.startswith("hf:"):  # a HuggingFace tokenizer directory
+        tokenizer = "hf:" + path(d.tokenizer[3:])
     data = dataclasses.replace(d, source=source, tokenizer=tokenizer,
                                cache_dir=path(d.cache_dir), tfds_data_dir=path(d.tfds_data_dir))
     return dataclasses.replace(config, data=data)
@@ -204,6 +206,23 @@ def cmd_translate(args) -> int:
                              args.max_extra_len, args.batch)
 
 
+def cmd_convert(args) -> int:
+    if bool(args.from_hf) == bool(args.to_hf):
+        raise UserError("convert: give exactly one of --from-hf DIR (import into --workdir) "
+                        "or --to-hf DIR (export --workdir)")
+    if args.from_hf:
+        if args.step is not None:
+            raise UserError("--step applies to --to-hf (which checkpoint to export)")
+        from scaling.interop.importer import import_command
+
+        return import_command(args.from_hf, args.workdir, args.config, args.set)
+    if args.config or args.set:
+        raise UserError("--config/--set apply to --from-hf; an export uses the run's config")
+    from scaling.interop.exporter import export_command
+
+    return export_command(args.workdir, args.to_hf, args.step)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
     parser.add_argument("--host-devices", type=int, default=None, metavar="N",
@@ -278,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=40, help="sample among the K likeliest; 0 = all")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.set_defaults(fn=cmd_generate)
+
+    p = sub.add_parser("convert", help="import a HuggingFace checkpoint as a run directory, "
+                                       "or export a run to HuggingFace")
+    p.add_argument("--from-hf", default=None, metavar="DIR",
+                   help="HuggingFace model directory (config.json + safetensors) to import")
+    p.add_argument("--to-hf", default=None, metavar="DIR",
+                   help="write the run as a HuggingFace model directory (a new directory)")
+    p.add_argument("--workdir", required=True, help="the run directory (new for --from-hf)")
+    p.add_argument("--config", default=None,
+                   help="--from-hf: a preset the checkpoint's shape must match (default: "
+                        "inferred from config.json)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="--from-hf: override a setting of the new run, e.g. "
+                        "model.scan_layers=false (repeatable)")
+    p.add_argument("--step", type=int, default=None,
+                   help="--to-hf: the checkpoint step to export (default: the latest)")
+    p.set_defaults(fn=cmd_convert)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
     p.add_argument("what", choices=["train", "data", "compile", "eval"],

@@ -53,6 +53,7 @@ class ModelConfig:
 
     vocab_multiple: int = 128  # embedding rows padded to a multiple of this (MXU/tensor split)
     mup_base_width: int = 0  # μP (Yang et al. 2022) when > 0: the width hyperparameters fit
+    scale_attn: bool = True  # attention logits × 1/√H (Vaswani §3.2.1); GPT-Neo: false
 
     @property
     def width_mult(self) -> float:

@@ -1,8 +1,8 @@
-"""Tokenizers: SentencePiece (trained on the corpus once and cached, or loaded from a .model)
-and a byte-level tokenizer.
+"""Tokenizers: SentencePiece (trained on the corpus once and cached, or loaded from a .model),
+a byte-level tokenizer, and HuggingFace tokenizer.json files (hf_tokenizer.py).
 
 Special ids, declared once for every tokenizer this package makes (a loaded .model keeps its
-own, looked up by piece):
+own, looked up by piece; a HuggingFace tokenizer its own, from its files):
 
   pad=0  unk=1  bos=2  eos=3  mask=4  cls=5  sep=6   (mask/cls/sep are reserved for BERT)
 
@@ -13,7 +13,6 @@ line end), so `decode(encode(text)) == text` for every UTF-8 string.
 
 from __future__ import annotations
 
-import abc
 import hashlib
 import io
 import os
@@ -25,6 +24,7 @@ import numpy as np
 import sentencepiece as spm
 
 from scaling.data import cache
+from scaling.data.tokenizer_base import Tokenizer
 from scaling.errors import DataError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = range(7)
@@ -33,37 +33,6 @@ SAMPLE_CHARS = 4_000_000  # SentencePiece trains on a deterministic sample of ab
 _LINES_PER_SENTENCE = 8
 _MAX_SENTENCE_BYTES = 16384
 _MIN_SP_VOCAB = 320  # 256 byte-fallback pieces + specials + room for merges
-
-
-class Tokenizer(abc.ABC):
-    """Text <-> token ids. `hash` identifies the exact vocabulary (for run metadata)."""
-
-    kind: str
-    vocab_size: int
-    pad_id: int
-    unk_id: int
-    bos_id: int | None  # None: this vocabulary has no bos; documents start without one
-    eos_id: int
-    mask_id: int | None  # None where the vocabulary has no [MASK]/[CLS]/[SEP]
-    cls_id: int | None
-    sep_id: int | None
-
-    @property
-    @abc.abstractmethod
-    def hash(self) -> str:
-        """sha256 (hex) of what defines the vocabulary."""
-
-    @abc.abstractmethod
-    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Token ids of each text, int32 arrays, no bos/eos added."""
-
-    @abc.abstractmethod
-    def decode(self, ids: Iterable[int]) -> str:
-        """The text of `ids`; special ids are dropped."""
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of `text` (no bos/eos added)."""
-        return self.encode_batch([text])[0].tolist()
 
 
 class ByteTokenizer(Tokenizer):
@@ -159,6 +128,7 @@ def training_sample(
     return sample
 
 
+HF_PREFIX = "hf:"  # data.tokenizer=hf:DIR
 TOKENIZER_TYPES = ("bpe", "unigram")  # data.tokenizer_type: SentencePiece model types
 
 
@@ -193,13 +163,18 @@ def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_ro
     """The tokenizer named by `config.data.tokenizer`, checked against the model's vocabulary.
 
     spec: "byte", "sentencepiece" (train on the `fields` of `corpus`'s train split once,
-    default its text field; cached by corpus, fields, type and size) or a path to a
-    SentencePiece .model file.
+    default its text field; cached by corpus, fields, type and size), "hf:DIR" (a
+    HuggingFace tokenizer.json, scaling/data/hf_tokenizer.py) or a path to a SentencePiece
+    .model file. Only "sentencepiece" reads `corpus`.
     """
     if spec == "byte":
         tok: Tokenizer = ByteTokenizer()
     elif spec == "sentencepiece":
         tok = _trained(corpus, model_type, vocab_size, cache_root, fields)
+    elif spec.startswith(HF_PREFIX):
+        from scaling.data.hf_tokenizer import HFTokenizer  # lazy: the tokenizers library
+
+        tok = HFTokenizer(spec[len(HF_PREFIX):])
     else:
         path = Path(spec).expanduser()
         if not path.is_file():

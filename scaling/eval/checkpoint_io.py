@@ -80,3 +80,15 @@ def run_tokenizer(config: Config, meta: dict, fields: tuple[str, ...] = ()):
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
     return corpus, tokenizer
+
+
+def kept_tokenizer(workdir: str, config: Config, meta: dict):
+    """The run's own tokenizer (the copy its directory keeps, else the one its data config
+    builds), checked against the hash stored with the checkpoint."""
+    from scaling.checkpoint import check_tokenizer
+    from scaling.data.run_tokenizer import run_tokenizer as kept
+
+    tokenizer = kept(workdir, config)
+    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
+                                         "vocab_size": tokenizer.vocab_size}})
+    return tokenizer

@@ -56,16 +56,12 @@ def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float
                   top_k: int, seed: int, top_p: float = 1.0, stop=()) -> str:
     """The run's continuation of `prompt`, cut at the first end-of-document token and the
     first stop sequence."""
-    from scaling.data.api import open_corpus
+    from scaling.eval.checkpoint_io import kept_tokenizer
 
     if new_tokens < 1 or temperature < 0 or top_k < 0:
         raise UserError("--max-new-tokens must be >= 1, --temperature and --top-k >= 0")
-    from scaling.checkpoint import check_tokenizer
-
     config, params, meta = load_run(workdir)
-    _, tokenizer, _ = open_corpus(config)
-    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
-                                         "vocab_size": tokenizer.vocab_size}})
+    tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
     ids = [tokenizer.bos_id, *tokenizer.encode(prompt)]
     if len(ids) + new_tokens > config.model.max_len:
         raise UserError(f"prompt ({len(ids)} tokens) + {new_tokens} new tokens exceed the "
@@ -87,8 +83,7 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
     import json
     import sys
 
-    from scaling.checkpoint import check_tokenizer
-    from scaling.data.api import open_corpus
+    from scaling.eval.checkpoint_io import kept_tokenizer
 
     if batch < 1:
         raise UserError(f"--batch {batch}: expected >= 1")
@@ -102,9 +97,7 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
     if not prompts:
         raise UserError(f"--prompts {path} has no prompts (one a line)")
     config, params, meta = load_run(workdir)
-    _, tokenizer, _ = open_corpus(config)
-    check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
-                                         "vocab_size": tokenizer.vocab_size}})
+    tokenizer = kept_tokenizer(workdir, config, meta)
     ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
     texts, stats = generate_batch(config.model, params, tokenizer, ids, new_tokens=new_tokens,
                                   temperature=temperature, top_k=top_k, top_p=top_p,

@@ -102,9 +102,9 @@ def open_run(workdir: str):
     latest checkpoint, restored sharded on the run's mesh (or what of it this host has)."""
     from scaling.eval.checkpoint_io import (
         inference_mesh,
+        kept_tokenizer,
         read_config,
         restore_sharded,
-        run_tokenizer,
     )
     from scaling.eval.scoring import Scorer
 
@@ -114,7 +114,7 @@ def open_run(workdir: str):
                         f"evaluation needs one")
     config, mesh = inference_mesh(config)
     params, shardings, meta = restore_sharded(workdir, config, mesh)
-    _, tokenizer = run_tokenizer(config, meta)
+    tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
     return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings, progress=True)
 
 

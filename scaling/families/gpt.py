@@ -24,6 +24,13 @@ def decoder(*args, **kwargs):
     return generate(*args, **kwargs)
 
 
+def hf_converter():
+    """GPT2LMHeadModel, OpenAIGPTLMHeadModel, GPTNeoForCausalLM (scaling/convert/)."""
+    from scaling.convert.families import GPT
+
+    return GPT
+
+
 def model_args(batch: dict) -> tuple:
     return (batch["inputs"], batch["positions"], batch["segment_ids"])
 
@@ -34,4 +41,4 @@ def layout(model: ModelConfig) -> Layout:
 
 FAMILY = Family("gpt", ("causal_lm",), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoder)
+                decoder=decoder, hf_converter=hf_converter)

@@ -95,7 +95,7 @@ class Family:
     description: str = ""
     decoder: Callable | None = None  # continue a prompt (scaling/models/decoding.py)
     translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
-    hf_converter: object | None = None  # HuggingFace import/export (the interop issue)
+    hf_converter: Callable | None = None  # () -> convert.mapping.HFConverter (scaling/convert/)
 
 
 class Registry:

@@ -181,7 +181,7 @@ class Block(nn.Module):
         # attention logits scale ∝ 1/H; width_mult = 1 is the standard parameterization.
         std = m.init_std / math.sqrt(m.width_mult)
         out_std = std / math.sqrt(2 * self.n_layers_total)
-        scale = 1.0 / math.sqrt(m.d_head * m.width_mult)
+        scale = 1.0 / math.sqrt(m.d_head * m.width_mult) if m.scale_attn else 1.0
 
         def attention(name, cache_len=0, cache_kv=False):
             return Attention(

@@ -21,6 +21,7 @@ from scaling.checkpoint import (
     run_metadata,
 )
 from scaling.config import Config
+from scaling.data.run_tokenizer import keep_copy
 from scaling.errors import UserError
 from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch
@@ -104,6 +105,8 @@ class Run:
                 f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "
                 f"model.vocab_size={self.config.model.vocab_size}; raise model.vocab_size")
         self.meta = run_metadata(self.mesh, self.data.tokenizer)
+        if self.lead:  # generate/eval read this copy even if the corpus changes later
+            keep_copy(self.data.tokenizer, self.workdir)
 
     def _restore_or_init(self, init_from: str | None) -> None:
         """The state and saved data-iterator state (None when fresh): resume the latest
@@ -142,6 +145,10 @@ class Run:
 
     def _resume(self, step: int):
         saved = self.ckpt.verify(step)
+        if "opt_state" not in dict(saved["tree"]):  # `scaling convert` saves parameters only
+            raise UserError(f"{self.workdir} holds imported parameters only (step {step}, "
+                            f"written by `scaling convert`), nothing to resume; train from "
+                            f"them in a new run: --workdir NEW --init_from {self.workdir}")
         check_resume_metadata(saved["meta"], self.meta)
         changed = config_changes(saved["config"], self.config.to_dict())
         restored = self.ckpt.restore(step, self.target, saved["tree"])

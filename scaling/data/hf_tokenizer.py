@@ -1,0 +1,125 @@
+"""HuggingFace tokenizers (`data.tokenizer=hf:DIR`): a `tokenizer.json` read with the
+`tokenizers` library (GPT-2's byte-level BPE, BERT's WordPiece, ...).
+
+The special ids come from the tokenizer's own files, not from our fixed 0-6: the roles
+bos, eos, unk, pad, mask, cls, sep are read from `special_tokens_map.json` or
+`tokenizer_config.json` (HF's spellings: "bos_token", ...), else from well-known token
+strings in the vocabulary (`<|endoftext|>`, `[CLS]`, ...). A vocabulary without eos uses
+sep (BERT); without bos, cls; without pad, eos (pads only fill weight-0 slots).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from scaling.data.tokenizer_base import Tokenizer
+from scaling.errors import DataError
+
+ROLES = ("bos", "eos", "unk", "pad", "mask", "cls", "sep")
+WELL_KNOWN = {"bos": ("<|endoftext|>", "<s>"), "eos": ("<|endoftext|>", "</s>"),
+              "unk": ("[UNK]", "<unk>", "<|endoftext|>"), "pad": ("[PAD]", "<pad>"),
+              "mask": ("[MASK]", "<mask>"), "cls": ("[CLS]",), "sep": ("[SEP]",)}
+FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+         "merges.txt", "vocab.txt", "added_tokens.json")  # what a copy of the tokenizer keeps
+
+
+def has_hf_tokenizer(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "tokenizer.json"))
+
+
+def _token_text(value) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def special_tokens(directory: str) -> dict[str, str]:
+    """role -> token text, from the directory's tokenizer_config.json, overridden by its
+    special_tokens_map.json (the files `transformers` writes)."""
+    out: dict[str, str] = {}
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                table = json.load(f)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot read it ({e})") from None
+        for role in ROLES:
+            text = _token_text(table.get(f"{role}_token")) if isinstance(table, dict) else None
+            if text:
+                out[role] = text
+    return out
+
+
+class HFTokenizer(Tokenizer):
+    """A HuggingFace `tokenizer.json` with its special tokens."""
+
+    kind = "hf"
+
+    def __init__(self, directory: str):
+        from tokenizers import Tokenizer as Backend  # lazy: only runs that use one load it
+
+        self.directory = os.path.abspath(os.path.expanduser(directory))
+        path = os.path.join(self.directory, "tokenizer.json")
+        if not os.path.isfile(path):
+            raise DataError(f"data.tokenizer=hf:{directory}: no tokenizer.json there; give a "
+                            f"directory holding a HuggingFace tokenizer.json")
+        try:
+            with open(path, "rb") as f:
+                self._json = f.read()
+            self._tok = Backend.from_str(self._json.decode("utf-8"))
+        except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions
+            raise DataError(f"{path}: not a HuggingFace tokenizer ({e})") from None
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
+        self.specials = self._roles(special_tokens(self.directory))
+        ids = {role: self._tok.token_to_id(text) for role, text in self.specials.items()}
+        self.mask_id, self.cls_id, self.sep_id = ids.get("mask"), ids.get("cls"), ids.get("sep")
+        self.bos_id = ids.get("bos", self.cls_id)
+        eos = ids.get("eos", self.sep_id)
+        if eos is None:
+            raise DataError(f"{path}: the tokenizer names no eos (or sep) token; one is needed "
+                            f"to end documents")
+        self.eos_id = eos
+        self.pad_id = ids.get("pad", eos)
+        self.unk_id = ids.get("unk", self.pad_id)
+
+    def _roles(self, named: dict[str, str]) -> dict[str, str]:
+        """Named roles whose token exists, plus well-known tokens for the others."""
+        out = {r: t for r, t in named.items() if self._tok.token_to_id(t) is not None}
+        for role in ROLES:
+            if role not in out:
+                found = [t for t in WELL_KNOWN[role] if self._tok.token_to_id(t) is not None]
+                if found:
+                    out[role] = found[0]
+        return out
+
+    @property
+    def hash(self) -> str:
+        h = hashlib.sha256(self._json)
+        h.update(json.dumps(self.specials, sort_keys=True).encode("utf-8"))
+        return h.hexdigest()
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        out = self._tok.encode_batch(list(texts), add_special_tokens=False)
+        return [np.asarray(e.ids, np.int32) for e in out]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def save_copy(self, directory: str) -> None:
+        """Copy the tokenizer's files into `directory` (created), byte for byte."""
+        os.makedirs(directory, exist_ok=True)
+        for name in FILES:
+            src = os.path.join(self.directory, name)
+            if os.path.isfile(src):
+                shutil.copyfile(src, os.path.join(directory, name))

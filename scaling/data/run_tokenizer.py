@@ -1,0 +1,48 @@
+"""The copy of its tokenizer a run directory keeps, so that `generate` and `eval` read the
+run's own vocabulary even when the corpus or the cache it was built from has changed.
+
+A HuggingFace tokenizer is kept as `<workdir>/tokenizer/` (its files, byte for byte), a
+SentencePiece model as `<workdir>/tokenizer.model`; the byte tokenizer needs no copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scaling.data import cache
+from scaling.data.tokenizer import HF_PREFIX, Tokenizer, load_tokenizer
+
+HF_DIR, SP_MODEL = "tokenizer", "tokenizer.model"
+
+
+def keep_copy(tokenizer: Tokenizer, workdir: str) -> None:
+    """Write the run's copy of `tokenizer` once (an existing copy is left as it is)."""
+    if tokenizer.kind == "hf":
+        target = os.path.join(workdir, HF_DIR)
+        if not os.path.isdir(target) and tokenizer.directory != os.path.abspath(target):
+            tokenizer.save_copy(target)
+    elif tokenizer.kind == "sentencepiece":
+        target = os.path.join(workdir, SP_MODEL)
+        if not os.path.isfile(target):
+            cache.write_bytes_atomic(Path(target), tokenizer.model_proto)
+
+
+def kept_spec(workdir: str) -> str | None:
+    """The `data.tokenizer` spec of the run's copy, or None when it keeps none."""
+    hf = os.path.join(os.path.abspath(workdir), HF_DIR)
+    if os.path.isfile(os.path.join(hf, "tokenizer.json")):
+        return HF_PREFIX + hf
+    sp = os.path.join(os.path.abspath(workdir), SP_MODEL)
+    return sp if os.path.isfile(sp) else None
+
+
+def run_tokenizer(workdir: str, config) -> Tokenizer:
+    """The run's kept tokenizer, else the one its data config builds (with its corpus)."""
+    spec = kept_spec(workdir)
+    if spec is None:
+        from scaling.data.api import open_corpus
+
+        return open_corpus(config)[1]
+    return load_tokenizer(spec, config.data.tokenizer_type, config.model.vocab_size, None,
+                          cache.cache_root(config.data.cache_dir), config.model.vocab_size)

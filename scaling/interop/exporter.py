@@ -1,0 +1,92 @@
+"""`scaling convert --workdir RUN --to-hf DIR [--step N]`: a run's parameters as a
+HuggingFace model directory (safetensors + config.json, plus the tokenizer files when the
+run's tokenizer is a HuggingFace one) that `transformers` loads with `from_pretrained(DIR)`.
+
+The architecture is the family's choice (`hf_converter().export_for`): GPT-2 for a pre-LN
+GPT, GPT-1 for a post-LN one, GPT-Neo for banded layers, BertForPreTraining for BERT. DIR is
+written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from scaling.errors import UserError
+
+
+def _token_ids(tokenizer) -> dict:
+    if tokenizer is None:
+        return {}
+    ids = {"bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id,
+           "pad_token_id": tokenizer.pad_id}
+    return {k: v for k, v in ids.items() if v is not None}
+
+
+def _hf_tokenizer(workdir: str, config):
+    """The run's HuggingFace tokenizer (its kept copy, else its data.tokenizer), or None."""
+    from scaling.data.hf_tokenizer import HFTokenizer
+    from scaling.data.run_tokenizer import kept_spec
+
+    spec = kept_spec(workdir) or config.data.tokenizer
+    return HFTokenizer(spec[3:]) if spec.startswith("hf:") else None
+
+
+def export_command(workdir: str, out_dir: str, step: int | None) -> int:
+    from scaling.eval.checkpoint_io import read_config
+    from scaling.families import family_of
+
+    workdir, out_dir = os.path.abspath(workdir), os.path.abspath(out_dir)
+    config = read_config(workdir)
+    family = family_of(config.model)
+    if family.hf_converter is None:
+        raise UserError(f"{workdir} is a {family.name}-family run; HuggingFace export exists "
+                        f"for the families with an hf_converter (gpt, bert)")
+    arch = family.hf_converter().export_for(config.model)
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
+    tokenizer = _hf_tokenizer(workdir, config)
+    params, step = _restore(workdir, config, step)
+    from scaling.interop.stream import Ours, write_safetensors
+
+    tmp = f"{out_dir}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(tmp)
+        files = write_safetensors(arch.export(config.model), Ours(params), tmp)
+        with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(arch.hf_config(config.model, _token_ids(tokenizer)), f, indent=2)
+        if tokenizer is not None:
+            tokenizer.save_copy(tmp)
+        if os.path.isdir(out_dir):
+            os.rmdir(out_dir)  # empty, checked above
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    note = "with its tokenizer" if tokenizer else "without tokenizer files (not an HF tokenizer)"
+    print(f"exported step {step} of {workdir} as {arch.name} to {out_dir} "
+          f"({', '.join(files)}; {note})")
+    return 0
+
+
+def _restore(workdir: str, config, step: int | None):
+    """The parameters of `step` (default: the latest) on this host's mesh."""
+    import logging
+
+    from scaling.checkpoint import Checkpoints, checkpoint_dir
+    from scaling.interop.stream import param_targets
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode
+    ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
+    steps = ckpt.all_steps()
+    if not steps:
+        raise UserError(f"{workdir} has no committed checkpoint")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise UserError(f"--step {step}: {workdir} has checkpoints at steps "
+                        f"{', '.join(map(str, steps))}")
+    _, targets = param_targets(config)
+    params = ckpt.restore_params(step, targets)
+    ckpt.manager.close()
+    return params, step
