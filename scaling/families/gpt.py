@@ -32,6 +32,6 @@ def layout(model: ModelConfig) -> Layout:
     return Layout(stacks=(StackLayout(model.n_layers, causal=True),))
 
 
-FAMILY = Family("gpt", ("causal_lm",), make_model, model_args, layout,
+FAMILY = Family("gpt", ("causal_lm", "gpt_classify"), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoder)
+                decoder=decoder, finetune="gpt_classify")

@@ -66,6 +66,11 @@ class Objective:
     load_data: Callable
     metrics: tuple[str, ...] = ()
     description: str = ""
+    # A task head on the family's model (fine-tuning): make_model(config, mode,
+    # implementation) -> a Flax module taking the family's model_args; None = the family's.
+    make_model: Callable | None = None
+    # Fine-tuning: hooks(run, writer) -> [(name, fn)] run at each evaluation (task metrics).
+    eval_hooks: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Family:
     decoder: Callable | None = None  # continue a prompt (scaling/models/decoding.py)
     translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
     hf_converter: object | None = None  # HuggingFace import/export (the interop issue)
+    finetune: str = ""  # the objective `scaling finetune` trains this family's runs with
 
 
 class Registry:

@@ -1,0 +1,2 @@
+"""Fine-tuning (`scaling finetune`): task files, row encodings, task metrics, evaluation.
+The objectives themselves are registered in scaling/families/ (bert_task, gpt_task)."""
