@@ -111,7 +111,7 @@ class OptimConfig:
     (Vaswani et al. §5.3); see scaling/train/optimizer.py."""
 
     lr: float = 6e-4  # the peak learning rate, reached at the end of warmup
-    schedule: str = "cosine"  # cosine | rsqrt | linear
+    schedule: str = "cosine"  # cosine | rsqrt | linear_decay
     min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr (GPT-3 §B: 10%)
     warmup_steps: int = 100
     b1: float = 0.9

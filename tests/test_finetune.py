@@ -271,3 +271,13 @@ def test_bert_objective_on_a_gpt_backbone_is_refused(backbone, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "a gpt run, but train.objective=classify fine-tunes bert" in err
+
+
+def test_linear_decay_schedule_written_out():
+    from scaling.config import OptimConfig
+    from scaling.schedules import schedule
+
+    fn = schedule(OptimConfig(lr=1.0, warmup_steps=4, schedule="linear_decay",
+                              min_lr_ratio=0.0), 20)
+    expected = [s / 4 if s <= 4 else (20 - s) / 16 for s in range(21)]
+    np.testing.assert_allclose([float(fn(s)) for s in range(21)], expected, atol=1e-6)

@@ -71,11 +71,11 @@ class TaskEval:
 # GPT-1 §4.1 (fine-tuning details): lr 6.25e-5, batch 32, 3 epochs, dropout 0.1 on the
 # classifier, linear decay with warmup over 0.2% of training, λ = 0.5, L2 w = 0.01.
 RECIPES = {
-    "classify": {"optim.lr": "5e-5", "optim.weight_decay": "0.01", "optim.schedule": "linear",
-                 "optim.min_lr_ratio": "0", "train.global_batch": "32",
-                 "model.dropout": "0.1", "model.attn_dropout": "0.1"},
+    "classify": {"optim.lr": "5e-5", "optim.weight_decay": "0.01",
+                 "optim.schedule": "linear_decay", "optim.min_lr_ratio": "0",
+                 "train.global_batch": "32", "model.dropout": "0.1", "model.attn_dropout": "0.1"},
     "gpt_classify": {"optim.lr": "6.25e-5", "optim.weight_decay": "0.01",
-                     "optim.schedule": "linear", "optim.min_lr_ratio": "0",
+                     "optim.schedule": "linear_decay", "optim.min_lr_ratio": "0",
                      "train.global_batch": "32", "model.dropout": "0.1",
                      "model.attn_dropout": "0.1", "finetune.lm_weight": "0.5"},
 }
