@@ -100,9 +100,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from scaling.finetune.command import cmd_finetune as run
+    from scaling.train.finetune import cmd_finetune as run
 
-    return run(args)
+    return run(args, _absolute_paths)
 
 
 def cmd_params(args) -> int:
@@ -168,9 +168,9 @@ def cmd_eval(args) -> int:
     translation = [t for t in tasks if t == "bleu" or t.startswith("bleu:")]
     others = [t for t in tasks if t not in translation and t != "finetune"]
     if "finetune" in tasks:  # a fine-tuning run's task: dev (or --split test) metrics
-        from scaling.eval.finetune import finetune_eval
+        from scaling.eval.finetune import eval_command
 
-        finetune_eval(args.workdir, args.split or "validation", args.predictions)
+        eval_command(args.workdir, args.split or "validation", args.predictions)
     elif args.predictions:
         raise UserError("--predictions: only with --tasks finetune")
     if translation:

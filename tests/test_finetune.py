@@ -13,14 +13,14 @@ import scipy.stats
 import sklearn.metrics
 
 from scaling import sharding
+from scaling import task_metrics as M
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
+from scaling.data.glue import glue_record, glue_splits
+from scaling.data.task_rows import bert_row, gpt_row, rows_of
 from scaling.data.tokenizer import ByteTokenizer
 from scaling.families import get_objective
 from scaling.families.schema import synthetic_batch
-from scaling.finetune import metrics as M
-from scaling.finetune.encode import bert_row, gpt_row, rows_of
-from scaling.finetune.glue import glue_record, glue_splits
 from scaling.train.optimizer import make_optimizer
 from scaling.train.state import init_state
 from scaling.train.step import eval_step

@@ -4,7 +4,7 @@ classification, regression and multiple choice; single sentences and pairs."""
 from __future__ import annotations
 
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.families.task_head import TaskEval, load_task_data, num_outputs, task_terms
+from scaling.families.task_head import load_task_data, num_outputs, task_terms
 
 FIELDS = (
     BatchField("inputs"),  # [B, T] `[CLS] A [SEP] (B [SEP])` (C choices side by side)
@@ -43,4 +43,4 @@ def _identity(outputs):
 OBJECTIVE = Objective("classify", FIELDS, loss, load_data, metrics=("task_loss", "accuracy"),
                       description="BERT task head on [CLS] (classification, regression, "
                                   "multiple choice)",
-                      make_model=make_model, eval_hooks=TaskEval(_identity))
+                      make_model=make_model, task_logits=_identity)

@@ -10,7 +10,7 @@ are logged apart."""
 from __future__ import annotations
 
 from scaling.families.registry import BatchField, LossTerms, Objective
-from scaling.families.task_head import TaskEval, load_task_data, num_outputs, task_terms
+from scaling.families.task_head import load_task_data, num_outputs, task_terms
 
 FIELDS = (
     BatchField("inputs"),  # [B, T] `start A (delim B) extract` (C choices side by side)
@@ -65,4 +65,4 @@ def _task_outputs(outputs):
 OBJECTIVE = Objective("gpt_classify", FIELDS, loss, load_data,
                       metrics=("task_loss", "lm_loss", "accuracy"),
                       description="GPT-1 task head on the extract token + auxiliary LM loss",
-                      make_model=make_model, eval_hooks=TaskEval(_task_outputs))
+                      make_model=make_model, task_logits=_task_outputs)

@@ -69,8 +69,10 @@ class Objective:
     # A task head on the family's model (fine-tuning): make_model(config, mode,
     # implementation) -> a Flax module taking the family's model_args; None = the family's.
     make_model: Callable | None = None
-    # Fine-tuning: hooks(run, writer) -> [(name, fn)] run at each evaluation (task metrics).
-    eval_hooks: Callable | None = None
+    # A task head's outputs from the model's (fine-tuning): task_logits(outputs) -> [B, K].
+    # The training loop then scores the whole dev split at each evaluation (task metrics,
+    # best checkpoint: scaling/train/task_eval.py).
+    task_logits: Callable | None = None
 
 
 @dataclass(frozen=True)

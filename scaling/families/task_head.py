@@ -1,13 +1,10 @@
 """What the fine-tuning objectives share (bert_task.py, gpt_task.py): the task loss by task
-type, and the task data pipeline (scaling/finetune/).
+type, and the task data pipeline (scaling/data/task_files.py, task_rows.py).
 
 Legend: B batch, K head outputs (classes, 1 for regression, C choices).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 
 def task_terms(logits, labels, task_type: str):
@@ -36,9 +33,9 @@ def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
                    process_count=None):
     """FinetuneData of config.finetune.task with the backbone's tokenizer (rebuilt from the
     run's data settings, so its hash is the backbone's)."""
+    from scaling.data import task_rows as encode
     from scaling.data.api import _common, open_corpus
-    from scaling.finetune import encode
-    from scaling.finetune.taskfiles import load_task
+    from scaling.data.task_files import load_task
 
     corpus, tokenizer, _ = open_corpus(config)
     encode.check_specials(tokenizer, ("cls", "sep") if row_fn_name == "bert_row"
@@ -49,20 +46,6 @@ def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
     return encode.FinetuneData(task=task, row_fn=getattr(encode, row_fn_name),
                                field_names=tuple(field_names), seq_len=config.seq_len,
                                **common)
-
-
-@dataclass(frozen=True)
-class TaskEval:
-    """An objective's `eval_hooks`: task metrics on the whole dev split and the best
-    checkpoint (scaling/finetune/evaluate.py); `task_logits(outputs)` picks the head's
-    outputs from what the model returns."""
-
-    task_logits: Callable
-
-    def __call__(self, run, writer) -> list:
-        from scaling.finetune.evaluate import task_hooks
-
-        return task_hooks(run, writer, self.task_logits)
 
 
 # The published fine-tuning recipes, as --set overrides (the user's own --set win):

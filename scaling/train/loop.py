@@ -183,9 +183,10 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
     if t.eval_bleu and run.family.translator is not None:
         hooks.add("bleu", bleu, every=t.eval_every, at_end=False,
                   also=lambda info: info.step == info.total)
-    for name, fn in (run.objective.eval_hooks(run, writer) if run.objective.eval_hooks
-                     else ()):  # fine-tuning: task metrics on the dev split, best checkpoint
-        hooks.add(name, fn, every=t.eval_every, at_end=False,
+    if run.objective.task_logits is not None:  # fine-tuning: dev metrics, best checkpoint
+        from scaling.train.task_eval import task_eval_hook
+
+        hooks.add("task_eval", task_eval_hook(run, writer), every=t.eval_every, at_end=False,
                   also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)

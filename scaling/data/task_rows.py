@@ -81,7 +81,7 @@ def rows_of(example_ids: list[tuple], row_fn, tok, T: int, C: int) -> dict[str, 
 
 
 class FinetuneData(BatchData):
-    """Batches of a Task (scaling/finetune/taskfiles.py) for one objective's row format.
+    """Batches of a Task (scaling/data/task_files.py) for one objective's row format.
 
     `fields`: the objective's batch field names (the batch holds exactly those); `row_fn`:
     bert_row or gpt_row. Training shuffles each epoch (scaling/data/loader.py); evaluation

@@ -39,9 +39,9 @@ def _keys(overrides: list[str]) -> set[str]:
 
 def finetune_config(init_from: str, task: str, preset: str | None, overrides: list[str]):
     """(the fine-tuning Config, the Task read from its files)."""
+    from scaling.data.task_files import load_task
     from scaling.families import family_names, family_of, get_family
     from scaling.families.task_head import RECIPES, WARMUP_FRACTION
-    from scaling.finetune.taskfiles import load_task
 
     if preset:
         from scaling.presets import get_preset
@@ -84,9 +84,8 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
     return apply_overrides(config, derived), t
 
 
-def cmd_finetune(args) -> int:
-    from scaling.cli import _absolute_paths
-
+def cmd_finetune(args, absolute_paths) -> int:
+    """The command; `absolute_paths(config)` makes the data paths absolute (scaling/cli.py)."""
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
     task = args.task if args.task.startswith("tfds:") else os.path.abspath(args.task)
@@ -94,7 +93,7 @@ def cmd_finetune(args) -> int:
     from scaling.validate import validate
 
     try:
-        config = validate(_absolute_paths(config))
+        config = validate(absolute_paths(config))
     except ConfigError as e:
         raise ConfigError(f"the fine-tuning config: {e}") from None
     from scaling.distributed import initialize_from_env
