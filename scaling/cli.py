@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
                    help="save and exit after STEP steps; rerun to continue")
+    p.add_argument("--scratch", action="store_true",
+                   help="baseline: the same model and task, its backbone initialized fresh "
+                        "(--init_from still gives the config and tokenizer)")
     p.set_defaults(fn=cmd_finetune)
 
     p = sub.add_parser("params", help="total and non-embedding parameter counts")

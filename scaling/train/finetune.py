@@ -100,9 +100,9 @@ def cmd_finetune(args, absolute_paths) -> int:
     from scaling.train.loop import train
 
     initialize_from_env()
-    summary = train(config, args.workdir, progress=not args.quiet,
-                    init_from=os.path.abspath(args.init_from), stop_at=args.stop_at,
-                    command="finetune")
+    init_from = None if args.scratch else os.path.abspath(args.init_from)
+    summary = train(config, args.workdir, progress=not args.quiet, init_from=init_from,
+                    stop_at=args.stop_at, command="finetune")
     if summary["preempted"] or summary["end_step"] < summary["steps"]:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint "
               f"saved, rerun the same command to resume")

@@ -28,7 +28,8 @@ def _init_boxed(config: Config, tx: optax.GradientTransformation, rng: jax.Array
     """Initialize with logical-partitioning boxes still on the leaves."""
     m = config.model
     family = family_of(m)
-    batch = dummy_batch(objective_of(config).fields, 1, min(config.seq_len, 8))
+    length = min(config.seq_len, 8 * max(1, config.finetune.num_choices))  # >= 1 per choice
+    batch = dummy_batch(objective_of(config).fields, 1, length)
     params = build_model(config, "eval").init(rng, *family.model_args(batch))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       skipped=jnp.zeros((), jnp.int32))
