@@ -15,7 +15,7 @@ import jax
 from scaling import sharding
 from scaling.config import Config
 from scaling.errors import UserError
-from scaling.families import objective_of
+from scaling.families import batch_fields
 from scaling.families.schema import abstract_batch
 from scaling.platform import resolve
 from scaling.validate import validate
@@ -59,7 +59,7 @@ def lower_for(config: Config, devices):
     mesh = sharding.make_mesh(config.mesh, devices, config=config)
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = sharded_abstract_state(config, tx, mesh)
-    fields = objective_of(config).fields
+    fields = batch_fields(config)
     shs = sharding.batch_shardings(fields, mesh)
     batch = {name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shs[name]) for name, a in
              abstract_batch(fields, config.train.global_batch, config.seq_len).items()}

@@ -15,7 +15,7 @@ import numpy as np
 from scaling import sharding
 from scaling.config import Config
 from scaling.errors import UserError
-from scaling.families import flops_per_token, objective_of, schema
+from scaling.families import batch_fields, flops_per_token, objective_of, schema
 from scaling.metrics import device_peak_flops, host_matmul_flops
 from scaling.platform import resolve
 from scaling.validate import validate
@@ -24,7 +24,7 @@ from scaling.validate import validate
 def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
     """One global batch of `config`'s objective schema: uniform-random tokens, full-length
     single-document rows (no dataset needed)."""
-    return schema.synthetic_batch(objective_of(config).fields, config.train.global_batch,
+    return schema.synthetic_batch(batch_fields(config), config.train.global_batch,
                                   config.seq_len, config.model.vocab_size, rng)
 
 
@@ -40,7 +40,7 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
     batch = jax.device_put(synthetic_batch(config, np.random.default_rng(0)),
-                           sharding.batch_shardings(objective_of(config).fields, mesh))
+                           sharding.batch_shardings(batch_fields(config), mesh))
     key = jax.random.key(1)
     t = time.perf_counter()
     state, m = train_fn(state, batch, key)

@@ -86,6 +86,7 @@ class DataConfig:
     input_field: str = ""  # seq2seq source field; "" = inferred ("de-en" translates en -> de)
     target_field: str = ""  # seq2seq target field; "" = inferred
     label_field: str = "label"  # classification label field
+    nsp: bool = False  # masked_lm: sentence pairs + next-sentence labels (BERT §3.1)
 
     @functools.cached_property
     def spec(self):

@@ -8,7 +8,7 @@ import jax
 from flax import linen as nn
 
 from scaling.config import Config
-from scaling.families import family_of, objective_of
+from scaling.families import batch_fields, family_of
 from scaling.families.schema import dummy_batch
 
 EMBEDDING_TABLES = ("token_embed", "pos_embed", "type_embed")
@@ -20,7 +20,7 @@ def abstract_params(config: Config) -> dict:
     if not isinstance(config, Config):
         config = Config(model=config)
     family = family_of(config.model)
-    batch = dummy_batch(objective_of(config).fields, 1, 8)
+    batch = dummy_batch(batch_fields(config), 1, 8)
     shapes = jax.eval_shape(
         lambda r: family.make_model(config.model, "eval").init(r, *family.model_args(batch)),
         jax.random.key(0))

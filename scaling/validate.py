@@ -12,7 +12,14 @@ from __future__ import annotations
 from scaling.config import Config, ConfigError
 from scaling.data.task_files import TASK_TYPES
 from scaling.data.tokenizer import TOKENIZER_TYPES
-from scaling.families import family_names, family_of, objective_of, param_counts
+from scaling.families import (
+    family_names,
+    family_of,
+    get_objective,
+    objective_names,
+    objective_of,
+    param_counts,
+)
 from scaling.models.choices import (
     ACTIVATIONS,
     ATTENTION,
@@ -25,6 +32,7 @@ from scaling.schedules import SCHEDULES
 
 MAX_DIM = 2**31 - 1  # int32 indices and shapes
 MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo
+OPTIONS = ("data.nsp",)  # boolean switches only some objectives honour (Objective.options)
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -41,6 +49,17 @@ def _choices() -> dict[str, tuple[str, ...]]:
     }
 
 
+def _check_options(config: Config) -> None:
+    """ConfigError for a switch (OPTIONS) that is on while the run's objective ignores it."""
+    objective = objective_of(config)
+    for key in OPTIONS:
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) and key not in objective.options:
+            honour = [n for n in objective_names() if key in get_objective(n).options]
+            raise ConfigError(f"{key}=true: the {objective.name} objective has no such option "
+                              f"(only {', '.join(honour)}); set {key}=false")
+
+
 def validate(config: Config) -> Config:
     """Raise ConfigError naming the first inconsistent value; return the config unchanged."""
     m, t, o = config.model, config.train, config.optim
@@ -50,7 +69,7 @@ def validate(config: Config) -> Config:
         if value not in choices:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(choices)}")
     family_of(m).check(m)
-    objective_of(config)  # the objective exists and fits the family
+    _check_options(config)  # the objective exists, fits the family and honours the switches
     _ = config.data.spec  # the --data spec, parsed (once) before any data work
     positive = {
         "model.vocab_size": m.vocab_size, "model.n_layers": m.n_layers,

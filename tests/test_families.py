@@ -15,6 +15,7 @@ from scaling import accounting
 from scaling.cli import main
 from scaling.config import ConfigError, ModelConfig
 from scaling.families import (
+    batch_fields,
     family_names,
     family_of,
     flops_per_token,
@@ -53,7 +54,7 @@ def test_unknown_family_and_mismatched_objective_are_config_errors():
 @pytest.mark.parametrize("preset", TINY)
 def test_schema_batches_pass_their_own_check_and_a_drifted_one_fails(preset):
     config = get_preset(preset)
-    fields = objective_of(config).fields
+    fields = batch_fields(config)
     batch = synthetic_batch(fields, 4, 16, config.model.vocab_size, np.random.default_rng(0))
     check_batch(fields, batch, 4, 16, "x")
     assert {k: v.shape for k, v in dummy_batch(fields, 4, 16).items()} == \

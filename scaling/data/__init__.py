@@ -14,7 +14,7 @@ _EXPORTS = {
     "load_classification_data": "api", "load_lm_data": "api", "load_mlm_data": "api",
     "load_seq2seq_data": "api", "open_corpus": "api", "measure_throughput": "bench",
     "ClassificationData": "classify", "LMData": "loader", "LMIterator": "loader",
-    "MLMData": "mlm", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizer",
+    "MLMData": "mlm", "NSPData": "nsp", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizer",
     "SentencePieceTokenizer": "tokenizer", "Tokenizer": "tokenizer",
     "check_tokenizer_hash": "tokenizer", "padded_vocab_size": "tokenizer",
 }

@@ -10,7 +10,9 @@ from scaling.data.corpora import load_corpus
 from scaling.data.corpus import Corpus
 from scaling.data.loader import LMData
 from scaling.data.mlm import MLMData
+from scaling.data.nsp import NSPData
 from scaling.data.packing import cached_stream
+from scaling.data.sentences import cached_sentences
 from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 
@@ -40,9 +42,17 @@ def load_lm_data(config, *, process_index: int | None = None,
 
 
 def load_mlm_data(config, *, process_index: int | None = None,
-                  process_count: int | None = None) -> MLMData:
-    """Packed, masked BERT data for `config` (see scaling/data/mlm.py); same interface."""
-    return _packed(MLMData, config, process_index, process_count)
+                  process_count: int | None = None) -> MLMData | NSPData:
+    """Masked BERT data for `config`; same interface. With data.nsp: sentence pairs with
+    next-sentence labels (scaling/data/nsp.py); without: packed documents (mlm.py)."""
+    if not config.data.nsp:
+        return _packed(MLMData, config, process_index, process_count)
+    corpus, tokenizer, root = open_corpus(config)
+    return NSPData(
+        train=cached_sentences(corpus, "train", tokenizer, root),
+        validation=cached_sentences(corpus, "validation", tokenizer, root),
+        seq_len=config.seq_len, **_common(config, corpus, tokenizer, process_index, process_count),
+    )
 
 
 def _processes(process_index, process_count) -> tuple[int, int]:

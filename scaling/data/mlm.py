@@ -4,8 +4,10 @@ Legend: L rows in this process's batch, T = seq_len.
 
 Rows are packed exactly as for the causal LM (scaling/data/packing.py): each document is
 `[bos] tokens eos`, rows may hold several documents, and `segment_ids` keep attention inside a
-document. There is no next-sentence prediction (RoBERTa, Liu et al. 2019 §4.2, found it does
-not help); the BERT model's NSP loss is skipped when a batch has no `nsp_labels`.
+document. There is no next-sentence prediction here (RoBERTa, Liu et al. 2019 §4.2, found it
+does not help); the BERT model's NSP loss is skipped when a batch has no `nsp_labels`. With
+`data.nsp=true`, sentence pairs with NSP labels come from scaling/data/nsp.py instead, masked
+by `mask_tokens` below.
 
 Masking: every position holding an ordinary token (not pad/bos/eos/[MASK]/[CLS]/[SEP]) is
 selected independently with probability MASK_RATE = 15%. A selected token is replaced by
@@ -35,6 +37,17 @@ def special_ids(tokenizer: Tokenizer) -> np.ndarray:
     return np.array(sorted({i for i in ids if i is not None}), np.int32)
 
 
+def masking_ids(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """(special ids, ordinary ids) of a tokenizer that can feed BERT; DataError without [MASK]."""
+    if tokenizer.mask_id is None:
+        raise DataError(
+            "the tokenizer has no [MASK] piece, so it cannot feed BERT; train one "
+            "(data.tokenizer=sentencepiece) or use data.tokenizer=byte"
+        )
+    special = special_ids(tokenizer)
+    return special, np.setdiff1d(np.arange(tokenizer.vocab_size), special)
+
+
 def mask_tokens(tokens: np.ndarray, rng: np.random.Generator, mask_id: int,
                 ordinary: np.ndarray, special: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BERT masking of one row `tokens` [T]: (masked inputs [T], weights [T] float32)."""
@@ -54,14 +67,7 @@ class MLMData(LMData):
     `type_ids` (all 0: one sentence type), `positions`, `segment_ids`; each [L, T]."""
 
     def __init__(self, **kwargs):
-        tokenizer = kwargs["tokenizer"]
-        if tokenizer.mask_id is None:
-            raise DataError(
-                "the tokenizer has no [MASK] piece, so it cannot feed BERT; train one "
-                "(data.tokenizer=sentencepiece) or use data.tokenizer=byte"
-            )
-        self._special = special_ids(tokenizer)
-        self._ordinary = np.setdiff1d(np.arange(tokenizer.vocab_size), self._special)
+        self._special, self._ordinary = masking_ids(kwargs["tokenizer"])
         super().__init__(**kwargs)
 
     def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:

@@ -34,7 +34,8 @@ from scaling.families.registry import (
 )
 
 __all__ = [
-    "MODES", "BatchField", "Family", "LossTerms", "Objective", "build_model", "family_names",
+    "MODES", "BatchField", "Family", "LossTerms", "Objective", "batch_fields", "build_model",
+    "family_names",
     "family_of",
     "flops_per_token", "get_family", "get_objective", "kaplan_flops_per_token",
     "objective_names", "objective_of", "param_counts",
@@ -90,6 +91,11 @@ def build_model(config: Config, mode: str = "eval", implementation: str = "xla")
     if objective.make_model is not None:
         return objective.make_model(config, mode, implementation)
     return family_of(config.model).make_model(config.model, mode, implementation)
+
+
+def batch_fields(config: Config) -> tuple[BatchField, ...]:
+    """The batch schema of a run: its objective's fields plus what its options add."""
+    return objective_of(config).batch_fields(config)
 
 
 def param_counts(model: ModelConfig) -> dict:

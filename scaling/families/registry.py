@@ -66,6 +66,8 @@ class Objective:
     load_data: Callable
     metrics: tuple[str, ...] = ()
     description: str = ""
+    options: tuple[str, ...] = ()  # boolean config switches ("data.nsp") it honours
+    extra_fields: Callable = lambda config: ()  # fields those switches add to `fields`
     # A task head on the family's model (fine-tuning): make_model(config, mode,
     # implementation) -> a Flax module taking the family's model_args; None = the family's.
     make_model: Callable | None = None
@@ -73,6 +75,11 @@ class Objective:
     # The training loop then scores the whole dev split at each evaluation (task metrics,
     # best checkpoint: scaling/train/task_eval.py).
     task_logits: Callable | None = None
+
+    def batch_fields(self, config) -> tuple[BatchField, ...]:
+        """The batch schema of a run with `config`: `fields` plus what its options add
+        (masked_lm with data.nsp: `nsp_labels`)."""
+        return self.fields + tuple(self.extra_fields(config))
 
 
 @dataclass(frozen=True)

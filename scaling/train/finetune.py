@@ -37,10 +37,15 @@ def _keys(overrides: list[str]) -> set[str]:
     return {o.split("=", 1)[0].strip() for o in overrides}
 
 
+def _get(config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
 def finetune_config(init_from: str, task: str, preset: str | None, overrides: list[str]):
     """(the fine-tuning Config, the Task read from its files)."""
     from scaling.data.task_files import load_task
-    from scaling.families import family_names, family_of, get_family
+    from scaling.families import family_names, family_of, get_family, get_objective
     from scaling.families.task_head import RECIPES, WARMUP_FRACTION
 
     if preset:
@@ -65,7 +70,12 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
     config = apply_overrides(base, [f"{k}={v}" for k, v in recipe.items()]
                              + [f"train.objective={objective}", f"finetune.task={task}",
                                 f"finetune.init_from={os.path.abspath(init_from)}"])
-    config = apply_overrides(config, overrides)
+    from scaling.validate import OPTIONS
+
+    # the backbone's pretraining switches (data.nsp) do not apply to the task objective
+    off = [f"{k}=false" for k in OPTIONS
+           if k not in get_objective(objective).options and _get(config, k)]
+    config = apply_overrides(config, off + overrides)
     t = load_task(config.finetune, config.data)
     n = len(t.splits["train"])
     gb = config.train.global_batch

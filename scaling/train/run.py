@@ -189,8 +189,8 @@ class Run:
         """The iterator's next local batch, checked against the objective's schema and
         assembled into a global sharded batch."""
         local = next(iterator)
-        check_batch(self.objective.fields, local, self.data.local_batch, self.config.seq_len,
-                    self.objective.name)
+        check_batch(self.objective.batch_fields(self.config), local, self.data.local_batch,
+                    self.config.seq_len, self.objective.name)
         return global_batch(local, self.mesh)
 
     def eval_metrics(self) -> dict:

@@ -10,7 +10,7 @@ from flax import struct
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.families import build_model, family_of, objective_of
+from scaling.families import batch_fields, build_model, family_of
 from scaling.families.schema import dummy_batch
 
 
@@ -29,7 +29,7 @@ def _init_boxed(config: Config, tx: optax.GradientTransformation, rng: jax.Array
     m = config.model
     family = family_of(m)
     length = min(config.seq_len, 8 * max(1, config.finetune.num_choices))  # >= 1 per choice
-    batch = dummy_batch(objective_of(config).fields, 1, length)
+    batch = dummy_batch(batch_fields(config), 1, length)
     params = build_model(config, "eval").init(rng, *family.model_args(batch))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       skipped=jnp.zeros((), jnp.int32))

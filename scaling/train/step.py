@@ -11,7 +11,7 @@ import optax
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.families import build_model, family_of, objective_of
+from scaling.families import batch_fields, build_model, family_of, objective_of
 from scaling.platform import resolve
 from scaling.train.optimizer import mup_scale_updates, schedule
 from scaling.train.state import TrainState
@@ -117,7 +117,7 @@ def compile_steps(config: Config, tx, mesh, state_shardings):
     """jit the train step (state donated, in/out shardings fixed) and the eval step, for the
     platform of the mesh's devices (`auto` settings resolved against them)."""
     config = resolve(config, mesh.devices.flat)
-    batch_sh = sharding.batch_shardings(objective_of(config).fields, mesh)
+    batch_sh = sharding.batch_shardings(batch_fields(config), mesh)
     rep = sharding.replicated(mesh)
 
     def train_fn(state, batch, key):
