@@ -281,3 +281,11 @@ def test_linear_decay_schedule_written_out():
                               min_lr_ratio=0.0), 20)
     expected = [s / 4 if s <= 4 else (20 - s) / 16 for s in range(21)]
     np.testing.assert_allclose([float(fn(s)) for s in range(21)], expected, atol=1e-6)
+
+
+def test_config_json_without_a_finetune_section_still_loads():
+    from scaling.config import from_dict
+
+    old = Config().to_dict()
+    del old["finetune"]  # a config.json written before fine-tuning existed
+    assert from_dict(old).finetune == FinetuneConfig()
