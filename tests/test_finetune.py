@@ -22,7 +22,7 @@ from scaling.data.tokenizer import ByteTokenizer
 from scaling.families import get_objective
 from scaling.families.schema import synthetic_batch
 from scaling.train.optimizer import make_optimizer
-from scaling.train.state import init_state
+from scaling.train.state import init_state, state_shardings
 from scaling.train.step import eval_step
 
 TOK = ByteTokenizer()  # pad 0, bos 2, mask 4, cls 5, sep 6; byte b -> b + 7
@@ -134,9 +134,15 @@ def _ft_config(objective, family, task_type, labels, choices, mesh):
         finetune=FinetuneConfig(task_type=task_type, num_labels=labels, num_choices=choices))
 
 
-def _loss(config, n):
+def _loss(config, n, params=None):
+    """(loss, task loss) of one batch on the first n devices; `params` (from a 1-device
+    call) are laid out on this mesh instead of initializing again."""
     mesh = sharding.make_mesh(config.mesh, jax.devices()[:n])
-    state, _ = init_state(config, make_optimizer(config.optim, 10), mesh, jax.random.key(0))
+    tx = make_optimizer(config.optim, 10)
+    if params is None:
+        params = init_state(config, tx, mesh, jax.random.key(0))[0].params
+    else:
+        params = jax.device_put(params, state_shardings(config, tx, mesh).params)
     fields = get_objective(config.train.objective).fields
     batch = synthetic_batch(fields, 8, 16, 64, np.random.default_rng(0))
     batch["labels"] = np.random.default_rng(1).integers(0, max(config.finetune.num_labels, 2),
@@ -149,7 +155,7 @@ def _loss(config, n):
         return total / weight, metrics["task_loss"][0]
 
     b = jax.device_put(batch, sharding.batch_sharding(mesh, 1))
-    return [float(v) for v in jax.jit(fn)(state.params, b)]
+    return [float(v) for v in jax.jit(fn)(params, b)], params
 
 
 @pytest.mark.parametrize("case", [("gpt_classify", "gpt", "classification", 3, 0),
@@ -158,7 +164,9 @@ def test_finetune_loss_on_8_devices_equals_one(case):
     objective, family, task_type, labels, choices = case
     one = _ft_config(objective, family, task_type, labels, choices, MeshConfig(1, 1, 1))
     eight = dataclasses.replace(one, mesh=MeshConfig(2, 2, 2))
-    ref, got = _loss(one, 1), _loss(eight, 8)
+    ref, params = _loss(one, 1)
+    got, params8 = _loss(eight, 8, params)
+    assert len(jax.tree.leaves(params8)[0].sharding.device_set) == 8
     np.testing.assert_allclose(got, ref, rtol=1e-5)
 
 
