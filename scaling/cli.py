@@ -103,6 +103,12 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from scaling.train.finetune import cmd_finetune as run
+
+    return run(args, _absolute_paths)
+
+
 def cmd_params(args) -> int:
     config = _load_config(args)
     from scaling.params import count_params
@@ -182,15 +188,22 @@ def cmd_eval(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks:
         raise UserError("--tasks: name at least one task (next_line, jsonl:PATH, bleu, "
-                        "bleu:PATH.tsv)")
+                        "bleu:PATH.tsv, finetune)")
     if args.limit < 0 or args.beam < 1 or not args.alpha >= 0:
         raise UserError("--limit must be >= 0, --beam >= 1 and --alpha >= 0")
     translation = [t for t in tasks if t == "bleu" or t.startswith("bleu:")]
-    others = [t for t in tasks if t not in translation]
+    others = [t for t in tasks if t not in translation and t != "finetune"]
+    if "finetune" in tasks:  # a fine-tuning run's task: dev (or --split test) metrics
+        from scaling.eval.finetune import eval_command
+
+        eval_command(args.workdir, args.split or "validation", args.predictions)
+    elif args.predictions:
+        raise UserError("--predictions: only with --tasks finetune")
     if translation:
         from scaling.eval.bleu import bleu_command
 
-        bleu_command(args.workdir, translation, args.beam, args.alpha, args.limit, args.split)
+        bleu_command(args.workdir, translation, args.beam, args.alpha, args.limit,
+                     args.split or "test")
     if others:
         from scaling.eval.harness import eval_command
 
@@ -242,6 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "train.steps); rerun to continue")
     p.set_defaults(fn=cmd_train)
 
+    p = sub.add_parser("finetune", help="fine-tune a pretrained run on a labelled task "
+                                        "(BERT heads, GPT-1 with the auxiliary LM loss)")
+    p.add_argument("--init_from", required=True, metavar="RUN",
+                   help="the pretrained run directory (bert or gpt family)")
+    p.add_argument("--task", required=True, metavar="SPEC",
+                   help="DIR with train/validation[/test].{jsonl,csv,tsv}, or tfds:glue/CONFIG")
+    p.add_argument("--workdir", required=True, help="the fine-tuning run directory")
+    p.add_argument("--config", default=None,
+                   help="preset whose model must match the backbone (default: the backbone's "
+                        "own config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set finetune.lm_weight=0 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
+                   help="save and exit after STEP steps; rerun to continue")
+    p.add_argument("--scratch", action="store_true",
+                   help="baseline: the same model and task, its backbone initialized fresh "
+                        "(--init_from still gives the config and tokenizer)")
+    p.set_defaults(fn=cmd_finetune)
+
     p = sub.add_parser("params", help="total and non-embedding parameter counts")
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -252,14 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default=None,
                    help="comma-separated: next_line, jsonl:PATH, yaml:PATH, a built-in task "
                         "(2D+ .. 5D-, 2Dx, 1DC, CL, A1, A2, RI, RW, copy, kv_recall), bleu "
-                        "(the test split of a translation run), bleu:PATH.tsv")
+                        "(the test split of a translation run), bleu:PATH.tsv, finetune (a "
+                        "fine-tuning run's task)")
     p.add_argument("--shots", default="0",
                    help="comma-separated demonstration counts, e.g. 0,1,8,max")
     p.add_argument("--limit", type=int, default=0, help="score at most N examples per task")
     p.add_argument("--seed", type=int, default=0, help="task construction and demo sampling")
     p.add_argument("--beam", type=int, default=4, help="bleu: beam size (1 = greedy)")
     p.add_argument("--alpha", type=float, default=0.6, help="bleu: GNMT length penalty")
-    p.add_argument("--split", default="test", help="bleu: the corpus split to score")
+    p.add_argument("--split", default=None,
+                   help="bleu: the corpus split to score (default test); finetune: "
+                        "validation (default) or test")
+    p.add_argument("--predictions", default=None, metavar="FILE",
+                   help="finetune: write one prediction a line (class id, or a float for "
+                        "regression), in the task file's order")
     p.add_argument("--show-prompt", action="store_true",
                    help="print the exact prompt of each task's first example")
     p.add_argument("--log-samples", action="store_true",

@@ -113,7 +113,7 @@ class OptimConfig:
     (Vaswani et al. §5.3); see scaling/train/optimizer.py."""
 
     lr: float = 6e-4  # the peak learning rate, reached at the end of warmup
-    schedule: str = "cosine"  # cosine | rsqrt
+    schedule: str = "cosine"  # cosine | rsqrt | linear_decay
     min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr (GPT-3 §B: 10%)
     warmup_steps: int = 100
     b1: float = 0.9
@@ -147,6 +147,25 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """`scaling finetune`: a task head on a pretrained backbone (docs: README "Fine-tuning").
+    Empty / zero values are inferred from the task files when the run starts and stored."""
+
+    task: str = ""  # DIR of train/validation[/test].{jsonl,csv,tsv}, or tfds:glue/CONFIG
+    task_type: str = ""  # classification | regression | multiple_choice; "" = from the fields
+    num_labels: int = 0  # classes (1 for regression); 0 = from the train labels
+    num_choices: int = 0  # multiple choice: choices per example; 0 = from the train file
+    lm_weight: float = 0.5  # GPT-1 §3.2: L = L_task + λ·L_LM (0 disables the LM term)
+    epochs: float = 3.0  # train.steps = ceil(epochs · train examples / global_batch) unless set
+    metric: str = ""  # dev metric that picks the best checkpoint; "" = by task type
+    text_field: str = "text"
+    pair_field: str = "text_pair"
+    label_field: str = "label"
+    choices_field: str = "choices"
+    init_from: str = ""  # the backbone's run directory (recorded)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs. `name` is the preset it started from."""
 
@@ -156,6 +175,7 @@ class Config:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     @property
     def seq_len(self) -> int:
@@ -172,7 +192,7 @@ class Config:
 # Overrides: `--set model.d_model=256 --set train.steps=10`.
 
 _SECTIONS = {"model": ModelConfig, "data": DataConfig, "mesh": MeshConfig,
-             "optim": OptimConfig, "train": TrainConfig}
+             "optim": OptimConfig, "train": TrainConfig, "finetune": FinetuneConfig}
 
 
 def field_types(cls) -> dict[str, type]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scaling.config import OptimConfig
 
-SCHEDULES = ("cosine", "rsqrt")  # optim.schedule
+SCHEDULES = ("cosine", "rsqrt", "linear_decay")  # optim.schedule
 
 
 def rsqrt_schedule(peak: float, warmup: int):
@@ -26,12 +26,18 @@ def rsqrt_schedule(peak: float, warmup: int):
 def schedule(optim: OptimConfig, total_steps: int):
     """optim.schedule: `cosine` = linear warmup to `lr`, then cosine decay to
     `min_lr_ratio · lr` at `total_steps` (GPT-3 §B: down to 10% of the peak); `rsqrt` = the
-    Transformer's warmup then inverse square root (`rsqrt_schedule`)."""
+    Transformer's warmup then inverse square root (`rsqrt_schedule`); `linear_decay` =
+    linear warmup, then linear decay to `min_lr_ratio · lr` (the fine-tuning recipes)."""
     import optax  # lazy: config validation reads SCHEDULES without JAX
 
     if optim.schedule == "rsqrt":
         return rsqrt_schedule(optim.lr, optim.warmup_steps)
     warmup = min(optim.warmup_steps, max(total_steps - 1, 0))
+    if optim.schedule == "linear_decay":  # BERT §A.3, GPT-1 §4.1 fine-tuning
+        return optax.join_schedules([
+            optax.linear_schedule(0.0, optim.lr, max(warmup, 1)),
+            optax.linear_schedule(optim.lr, optim.lr * optim.min_lr_ratio,
+                                  max(total_steps - warmup, 1))], [warmup])
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=optim.lr, warmup_steps=warmup,
         decay_steps=max(total_steps, warmup + 1), end_value=optim.lr * optim.min_lr_ratio)

@@ -10,6 +10,7 @@ imports JAX, so a bad value fails in a fraction of a second.
 from __future__ import annotations
 
 from scaling.config import Config, ConfigError
+from scaling.data.task_files import TASK_TYPES
 from scaling.data.tokenizer import TOKENIZER_TYPES
 from scaling.families import (
     family_names,
@@ -127,6 +128,7 @@ def validate(config: Config) -> Config:
         parse_eval_tasks(t.eval_tasks)
     if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
         raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
+    _check_finetune(config)
     sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
     if sum(s == -1 for s in sizes) > 1 or any(s == 0 or s < -1 for s in sizes):
         raise ConfigError(
@@ -134,3 +136,18 @@ def validate(config: Config) -> Config:
             f"positive, and at most one may be -1"
         )
     return config
+
+
+def _check_finetune(config: Config) -> None:
+    """A fine-tuning objective needs its task (set by `scaling finetune`)."""
+    ft = config.finetune
+    if ft.task_type not in ("", *TASK_TYPES):
+        raise ConfigError(f"finetune.task_type={ft.task_type!r}: expected one of "
+                          f"{', '.join(TASK_TYPES)}")
+    if ft.lm_weight < 0 or ft.epochs <= 0 or ft.num_labels < 0 or ft.num_choices < 0:
+        raise ConfigError("finetune.lm_weight must be >= 0, finetune.epochs > 0, "
+                          "finetune.num_labels and num_choices >= 0")
+    objective = objective_of(config)
+    if objective.make_model is not None and not (ft.task and ft.task_type):
+        raise ConfigError(f"train.objective={objective.name} fine-tunes on a task: run "
+                          f"`scaling finetune --init_from RUN --task DIR --workdir DIR`")

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from scaling import accounting
 from scaling.config import Config, ConfigError, ModelConfig
-from scaling.families import bert, causal_lm, encdec, gpt, masked_lm, seq2seq
+from scaling.families import (
+    bert,
+    bert_task,
+    causal_lm,
+    encdec,
+    gpt,
+    gpt_task,
+    masked_lm,
+    seq2seq,
+)
 from scaling.families.registry import (
     MODES,
     BatchField,
@@ -25,7 +34,8 @@ from scaling.families.registry import (
 )
 
 __all__ = [
-    "MODES", "BatchField", "Family", "LossTerms", "Objective", "batch_fields", "family_names",
+    "MODES", "BatchField", "Family", "LossTerms", "Objective", "batch_fields", "build_model",
+    "family_names",
     "family_of",
     "flops_per_token", "get_family", "get_objective", "kaplan_flops_per_token",
     "objective_names", "objective_of", "param_counts",
@@ -34,7 +44,8 @@ __all__ = [
 FAMILIES = Registry("model family")
 OBJECTIVES = Registry("training objective")
 
-for _objective in (causal_lm.OBJECTIVE, masked_lm.OBJECTIVE, seq2seq.OBJECTIVE):
+for _objective in (causal_lm.OBJECTIVE, masked_lm.OBJECTIVE, seq2seq.OBJECTIVE,
+                   bert_task.OBJECTIVE, gpt_task.OBJECTIVE):
     OBJECTIVES.register(_objective)
 for _family in (gpt.FAMILY, bert.FAMILY, encdec.FAMILY):
     FAMILIES.register(_family)
@@ -71,6 +82,15 @@ def objective_of(config: Config) -> Objective:
         raise ConfigError(f"train.objective={name!r} does not apply to the {family.name} "
                           f"family; its objectives: {', '.join(family.objectives)}")
     return objective
+
+
+def build_model(config: Config, mode: str = "eval", implementation: str = "xla"):
+    """The Flax module a run trains: the objective's task model (a head on the family's
+    model) where it has one, else the family's model."""
+    objective = objective_of(config)
+    if objective.make_model is not None:
+        return objective.make_model(config, mode, implementation)
+    return family_of(config.model).make_model(config.model, mode, implementation)
 
 
 def batch_fields(config: Config) -> tuple[BatchField, ...]:

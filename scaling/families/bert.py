@@ -42,6 +42,6 @@ def check(model: ModelConfig) -> None:
         raise ConfigError("model.mup_base_width: μP is implemented for the gpt family only")
 
 
-FAMILY = Family("bert", ("masked_lm",), make_model, model_args, layout, check,
+FAMILY = Family("bert", ("masked_lm", "classify"), make_model, model_args, layout, check,
                 description="bidirectional encoder with MLM/NSP heads (BERT)",
-                hf_converter=hf_converter)
+                hf_converter=hf_converter, finetune="classify")

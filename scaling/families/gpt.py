@@ -39,6 +39,6 @@ def layout(model: ModelConfig) -> Layout:
     return Layout(stacks=(StackLayout(model.n_layers, causal=True),))
 
 
-FAMILY = Family("gpt", ("causal_lm",), make_model, model_args, layout,
+FAMILY = Family("gpt", ("causal_lm", "gpt_classify"), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoder, hf_converter=hf_converter)
+                decoder=decoder, hf_converter=hf_converter, finetune="gpt_classify")

@@ -68,6 +68,13 @@ class Objective:
     description: str = ""
     options: tuple[str, ...] = ()  # boolean config switches ("data.nsp") it honours
     extra_fields: Callable = lambda config: ()  # fields those switches add to `fields`
+    # A task head on the family's model (fine-tuning): make_model(config, mode,
+    # implementation) -> a Flax module taking the family's model_args; None = the family's.
+    make_model: Callable | None = None
+    # A task head's outputs from the model's (fine-tuning): task_logits(outputs) -> [B, K].
+    # The training loop then scores the whole dev split at each evaluation (task metrics,
+    # best checkpoint: scaling/train/task_eval.py).
+    task_logits: Callable | None = None
 
     def batch_fields(self, config) -> tuple[BatchField, ...]:
         """The batch schema of a run with `config`: `fields` plus what its options add
@@ -96,6 +103,7 @@ class Family:
     decoder: Callable | None = None  # continue a prompt (scaling/models/decoding.py)
     translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
     hf_converter: Callable | None = None  # () -> convert.mapping.HFConverter (scaling/convert/)
+    finetune: str = ""  # the objective `scaling finetune` trains this family's runs with
 
 
 class Registry:

@@ -35,10 +35,12 @@ class BERT(nn.Module):
     model: ModelConfig
     deterministic: bool = True
     implementation: str = "xla"
+    features: bool = False  # also return the pooled [CLS] state [B, D] (task heads)
 
     @nn.compact
     def __call__(self, inputs, type_ids, positions, segment_ids):
-        """All inputs [B, T] int32. Returns MLM logits [B, T, V] and NSP logits [B, 2]."""
+        """All inputs [B, T] int32. Returns MLM logits [B, T, V] and NSP logits [B, 2]
+        (and, with `features`, the pooled [CLS] state [B, D])."""
         m = self.model
         embed = make_embed(m)
         types = self.param(
@@ -59,4 +61,6 @@ class BERT(nn.Module):
         mlm_logits = embed.attend(h) + bias  # [B, T, V]
         pooled = jnp.tanh(_dense(m.d_model, m, "pooler")(x[:, 0]))  # [B, D]
         nsp_logits = _dense(2, m, "nsp", axes=("embed", None))(pooled)  # [B, 2]
+        if self.features:
+            return mlm_logits, nsp_logits.astype(jnp.float32), pooled
         return mlm_logits, nsp_logits.astype(jnp.float32)

@@ -30,6 +30,7 @@ class GPT(nn.Module):
     deterministic: bool = True
     implementation: str = "xla"
     decode: bool = False  # autoregressive: a key/value cache of max_len slots per layer
+    features: bool = False  # also return the final states [B, T, D] (task heads)
 
     @nn.compact
     def __call__(self, inputs, positions=None, segment_ids=None):
@@ -72,9 +73,12 @@ class GPT(nn.Module):
         # x: [B, T, D]
         if m.norm == "pre":
             x = layer_norm(m, "final_norm")(x).astype(x.dtype)
+        h = x  # [B, T, D] the final states (GPT-1 §3.2: h_l)
         x = x / m.width_mult  # μP output multiplier (Yang et al. 2022, Table 8); 1 otherwise
         if m.tie_embeddings:
-            return embed.attend(x)  # [B, T, V] float32
-        head = Linear("BTD,DV->BTV", (m.d_model, m.padded_vocab), ("embed", "vocab"), None,
-                      m.init_std, dtype_of(m), name="lm_head")
-        return mask_padded_vocab(head(x).astype(jnp.float32), m.vocab_size)  # [B, T, V]
+            logits = embed.attend(x)  # [B, T, V] float32
+        else:
+            head = Linear("BTD,DV->BTV", (m.d_model, m.padded_vocab), ("embed", "vocab"), None,
+                          m.init_std, dtype_of(m), name="lm_head")
+            logits = mask_padded_vocab(head(x).astype(jnp.float32), m.vocab_size)  # [B, T, V]
+        return (logits, h) if self.features else logits

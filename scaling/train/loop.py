@@ -45,12 +45,13 @@ def _truncate_metrics(workdir: str, last_step: int) -> None:
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
-          stop_at: int | None = None, extra_hooks: dict | None = None) -> dict:
+          stop_at: int | None = None, extra_hooks: dict | None = None,
+          command: str = "train") -> dict:
     """Train `config` in `workdir`, resuming from its latest checkpoint; returns (and writes)
     the run summary. `stop_at` ends this session after that step (saving a checkpoint);
-    the schedule still spans `train.steps`."""
+    the schedule still spans `train.steps`. `command` names the lock's holder."""
     t0 = time.perf_counter()
-    lock = RunLock(workdir, "train").acquire() if jax.process_index() == 0 else None
+    lock = RunLock(workdir, command).acquire() if jax.process_index() == 0 else None
     try:
         return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks)
     finally:
@@ -95,6 +96,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         "wall_time": time.perf_counter() - t0,
         "flops_per_token": result["fpt"],
         **{f"params_{k}": v for k, v in param_counts(cfg.model).items()},
+        **run.extra_summary,
     }
     if run.lead:
         write_json(os.path.join(workdir, "summary.json"), summary)
@@ -197,6 +199,11 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         if fn is not None:
             hooks.add(name, _then(fn, meter.reset), every=t.eval_every, at_end=False,
                       also=lambda info: info.step == info.total)
+    if run.objective.task_logits is not None:  # fine-tuning: dev metrics, best checkpoint
+        from scaling.train.task_eval import task_eval_hook
+
+        hooks.add("task_eval", task_eval_hook(run, writer), every=t.eval_every, at_end=False,
+                  also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)
     return hooks

@@ -81,6 +81,7 @@ class Run:
         self.config = validate(config)
         self.family, self.objective = family_of(config.model), objective_of(config)
         self.workdir, self.lead = workdir, jax.process_index() == 0
+        self.extra_summary: dict = {}  # hooks add to summary.json (fine-tuning: best step)
         self._make_workdir()
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
         self.resolved = resolve(self.config, self.mesh.devices.flat)
@@ -165,10 +166,31 @@ class Run:
             raise UserError(f"--init_from {source}: no committed checkpoint in "
                             f"{other.directory}")
         check_tokenizer(other.read_json(step, "meta"), self.meta)
-        params = other.restore_params(step, self.target.params)
+        if self.objective.make_model is None:
+            params = other.restore_params(step, self.target.params)
+        else:  # a task head on a backbone: restore the backbone, keep the fresh head
+            params = self._init_backbone(other, step, source)
         other.manager.close()
         say(f"initialized parameters from step {step} of {other.directory}")
         return params
+
+    def _init_backbone(self, other: Checkpoints, step: int, source: str):
+        """The fresh task model's parameters with `backbone/` restored from `other`; the
+        head's parameter paths are listed."""
+        from scaling.checkpoint import flat_shapes
+
+        try:
+            backbone = other.restore_params(step, self.target.params["backbone"])
+        except UserError as e:
+            other.manager.close()
+            detail = str(e).split("(", 1)[-1].split(". Use", 1)[0].rstrip(")")
+            raise UserError(f"--init_from {source}: its parameters do not fit this model's "
+                            f"backbone ({detail}); fine-tune with the backbone's own model "
+                            f"settings (no --config, no model.* overrides)") from None
+        head = {k: v for k, v in self.state.params.items() if k != "backbone"}
+        say("fresh task head: " + ", ".join(f"{p} {list(s)}"
+                                            for p, s in flat_shapes(head).items()))
+        return {**self.state.params, "backbone": backbone}
 
     def next_batch(self, iterator) -> dict:
         """The iterator's next local batch, checked against the objective's schema and

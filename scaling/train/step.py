@@ -11,7 +11,7 @@ import optax
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.families import batch_fields, family_of, objective_of
+from scaling.families import batch_fields, build_model, family_of, objective_of
 from scaling.platform import resolve
 from scaling.train.optimizer import mup_scale_updates, schedule
 from scaling.train.state import TrainState
@@ -31,7 +31,7 @@ def _model_and_loss(config: Config, mode: str):
     """(module, loss_fn) for the run's family and objective in `mode`; loss_fn(params, batch,
     rngs) -> LossTerms of sums. `config.model.attention` is already resolved (platform.py)."""
     family, objective = family_of(config.model), objective_of(config)
-    model = family.make_model(config.model, mode, config.model.attention)
+    model = build_model(config, mode, config.model.attention)
 
     def loss_fn(params, batch, rngs=None):
         outputs = model.apply({"params": params}, *family.model_args(batch), rngs=rngs)

@@ -1,0 +1,124 @@
+"""`scaling finetune --init_from RUN --task SPEC --workdir DIR [--config PRESET] [--set ...]`.
+
+The run's config is the backbone's (its config.json, or --config PRESET whose shapes must
+match it), with the family's fine-tuning objective (Family.finetune) and its published
+recipe (scaling/families/task_head.py), then the user's --set overrides. From the task
+files: the task type, classes, choices; train.steps = ceil(finetune.epochs · examples /
+global_batch) and optim.warmup_steps = the recipe's fraction of it, unless set; an
+evaluation (with the task metrics on the whole dev split) and a checkpoint every epoch,
+unless set. Training is `scaling.train.loop.train`: the same loop, sharding, checkpoints
+and exact resume as pretraining; the run directory is locked as for `train`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from scaling.config import ConfigError, apply_overrides, from_dict
+from scaling.errors import UserError
+
+
+def backbone_config(init_from: str):
+    """The backbone run's config.json as a Config (no JAX); UserError when it is not a run."""
+    path = os.path.join(init_from, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"--init_from {init_from}: not a run directory (no config.json); "
+                        f"pretrain one with `scaling train --workdir {init_from}`")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return from_dict(json.load(f), where=path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: cannot read the backbone's config ({e})") from None
+
+
+def _keys(overrides: list[str]) -> set[str]:
+    return {o.split("=", 1)[0].strip() for o in overrides}
+
+
+def _get(config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def finetune_config(init_from: str, task: str, preset: str | None, overrides: list[str]):
+    """(the fine-tuning Config, the Task read from its files)."""
+    from scaling.data.task_files import load_task
+    from scaling.families import family_names, family_of, get_family, get_objective
+    from scaling.families.task_head import RECIPES, WARMUP_FRACTION
+
+    if preset:
+        from scaling.presets import get_preset
+
+        base = get_preset(preset)
+    else:
+        base = backbone_config(init_from)
+    family = family_of(base.model)
+    given = _keys(overrides)
+    objective = next((o.split("=", 1)[1].strip() for o in overrides
+                      if o.split("=", 1)[0].strip() == "train.objective"), family.finetune)
+    if not family.finetune:
+        raise UserError(f"--init_from {init_from}: a {family.name} run; fine-tuning takes a "
+                        f"bert or gpt family backbone")
+    recipe = RECIPES.get(objective)
+    if recipe is None or objective not in family.objectives:
+        fits = [f for f in family_names() if objective in get_family(f).objectives]
+        raise UserError(f"--init_from {init_from}: a {family.name} run, but "
+                        f"train.objective={objective} fine-tunes {' or '.join(fits) or 'none'}"
+                        f" family backbones; use a matching --init_from or drop the setting")
+    config = apply_overrides(base, [f"{k}={v}" for k, v in recipe.items()]
+                             + [f"train.objective={objective}", f"finetune.task={task}",
+                                f"finetune.init_from={os.path.abspath(init_from)}"])
+    from scaling.validate import OPTIONS
+
+    # the backbone's pretraining switches (data.nsp) do not apply to the task objective
+    off = [f"{k}=false" for k in OPTIONS
+           if k not in get_objective(objective).options and _get(config, k)]
+    config = apply_overrides(config, off + overrides)
+    t = load_task(config.finetune, config.data)
+    n = len(t.splits["train"])
+    gb = config.train.global_batch
+    per_epoch = max(1, math.ceil(n / gb))
+    steps = config.train.steps if "train.steps" in given else max(
+        1, math.ceil(config.finetune.epochs * n / gb))
+    derived = [f"finetune.task_type={t.task_type}", f"finetune.num_labels={t.num_labels}",
+               f"finetune.num_choices={t.num_choices}", f"train.steps={steps}"]
+    if "optim.warmup_steps" not in given:
+        derived.append(f"optim.warmup_steps={round(WARMUP_FRACTION[objective] * steps)}")
+    for key in ("train.eval_every", "train.checkpoint_every"):
+        if key not in given:
+            derived.append(f"{key}={min(per_epoch, steps)}")
+    if "train.seq_len" not in given and not config.train.seq_len:
+        derived.append(f"train.seq_len={min(config.model.max_len, 128)}")
+    return apply_overrides(config, derived), t
+
+
+def cmd_finetune(args, absolute_paths) -> int:
+    """The command; `absolute_paths(config)` makes the data paths absolute (scaling/cli.py)."""
+    if args.stop_at is not None and args.stop_at < 1:
+        raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
+    task = args.task if args.task.startswith("tfds:") else os.path.abspath(args.task)
+    config, task_data = finetune_config(args.init_from, task, args.config, args.set)
+    from scaling.validate import validate
+
+    try:
+        config = validate(absolute_paths(config))
+    except ConfigError as e:
+        raise ConfigError(f"the fine-tuning config: {e}") from None
+    from scaling.distributed import initialize_from_env
+    from scaling.train.loop import train
+
+    initialize_from_env()
+    init_from = None if args.scratch else os.path.abspath(args.init_from)
+    summary = train(config, args.workdir, progress=not args.quiet, init_from=init_from,
+                    stop_at=args.stop_at, command="finetune")
+    if summary["preempted"] or summary["end_step"] < summary["steps"]:
+        print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint "
+              f"saved, rerun the same command to resume")
+    elif summary.get("best_value") is not None:
+        print(f"{task_data.task_type} on {config.finetune.task}: best dev "
+              f"{summary['best_metric']} {summary['best_value']:.4f} at step "
+              f"{summary['best_step']} ({summary['best_checkpoint']})")
+    print(f"run directory: {args.workdir}")
+    return 0
