@@ -131,6 +131,8 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         speed = meter.update(step_tokens * (info.step - last["log"]))
         m = jax.device_get(info.metrics)
         extra = {k: finite_or_none(m[k]) for k in run.objective.metrics if k in m}
+        if hasattr(run.data, "log_row"):  # a mixture: each source's share and tokens seen
+            extra.update(run.data.log_row(last["log"], info.step))
         if extra.get("nll") is not None:
             extra["ppl"] = finite_or_none(math.exp(min(extra["nll"], 700.0)))
         writer.write(info.step, {"loss": finite_or_none(m["loss"]),

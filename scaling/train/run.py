@@ -57,6 +57,20 @@ def evaluate(eval_fn, params, batches: list[dict], mesh) -> dict:
     return out
 
 
+def evaluate_mixture(eval_fn, params, sets: dict, mesh) -> dict:
+    """Each source's `evaluate` row with keys suffixed `/<name>`, and their weighted mean
+    (sets: {name: (weight, batches)}; scaling/data/mixture.py) under the plain keys."""
+    rows = {name: (w, evaluate(eval_fn, params, batches, mesh))
+            for name, (w, batches) in sets.items()}
+    first = next(iter(rows.values()))[1]
+    out = {k: sum(w * r[k] for w, r in rows.values()) for k in first}
+    if "eval_nll" in out:
+        out["eval_ppl"] = math.exp(min(out["eval_nll"], 700.0))
+    for name, (_, row) in rows.items():
+        out.update({f"{k}/{name}": v for k, v in row.items()})
+    return out
+
+
 def config_changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
     """'section.key old -> new' for every value that differs between two config dicts."""
     out = []
@@ -172,6 +186,9 @@ class Run:
         return global_batch(local, self.mesh)
 
     def eval_metrics(self) -> dict:
+        if hasattr(self.data, "eval_sets"):  # a mixture: per-source losses too
+            return evaluate_mixture(self.eval_fn, self.state.params, self.data.eval_sets(),
+                                    self.mesh)
         return evaluate(self.eval_fn, self.state.params, self.eval_batches, self.mesh)
 
     def save(self, step: int, iterator) -> None:
