@@ -125,7 +125,7 @@ def cmd_bench(args) -> int:
     if args.what == "compile":
         from scaling.aot import bench_compile
 
-        return bench_compile(config, args.topology)
+        return bench_compile(config, args.topology, args.slices)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topology", default=None,
                    help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
                         "default: this host's devices")
+    p.add_argument("--slices", type=int, default=1,
+                   help="bench compile: number of --topology slices (multi-slice; set "
+                        "mesh.replica to the same number)")
     p.set_defaults(fn=cmd_bench)
 
     _add_laws_commands(sub)

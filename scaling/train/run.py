@@ -33,7 +33,7 @@ from scaling.validate import validate
 
 
 def global_batch(local: dict, mesh) -> dict:
-    """Assemble this process's rows into global arrays sharded over data × fsdp."""
+    """Assemble this process's rows into global arrays sharded over replica × data × fsdp."""
     return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, np.ndim(v)),
                                                       np.asarray(v))
             for k, v in local.items()}
