@@ -77,6 +77,9 @@ def cmd_train(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
+    from scaling.train.profiling import parse_profile
+
+    profile = parse_profile(args.profile)
     from scaling.distributed import initialize_from_env
     from scaling.train.loop import train
 
@@ -84,7 +87,7 @@ def cmd_train(args) -> int:
     workdir = args.workdir or os.path.join("runs", config.name)
     init_from = os.path.abspath(args.init_from) if args.init_from else None
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at)
+                    stop_at=args.stop_at, profile=profile)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "
@@ -196,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
                    help="save and exit after STEP steps (the schedule still spans "
                         "train.steps); rerun to continue")
+    p.add_argument("--profile", default=None, metavar="START:STOP",
+                   help="write a jax.profiler trace of steps START+1..STOP into "
+                        "WORKDIR/profile (TensorBoard / XProf)")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("params", help="total and non-embedding parameter counts")
