@@ -1,5 +1,6 @@
 """`scaling train --profile START:STOP` writes a trace; time to first step (fresh and resumed)
-and goodput are reported; a bad --profile fails with one line and exit code 2."""
+and goodput are reported (summary.json, sessions.jsonl); a bad --profile fails with one line
+and exit code 2."""
 
 import json
 
@@ -43,9 +44,12 @@ def test_profile_trace_first_step_and_goodput(corpus, tmp_path):
     resumed = json.loads((workdir / "summary.json").read_text())
     assert fresh["time"]["profile"] > 0 and "profile" not in resumed["time"]
     assert (fresh["resumed"], resumed["resumed"]) == (False, True)
-    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    first = [r for r in rows if "time_to_first_step" in r]
-    assert [(r["step"], r["resumed"]) for r in first] == [(1, False), (3, True)]
+    sessions = [json.loads(line)
+                for line in (workdir / "sessions.jsonl").read_text().splitlines()]
+    assert [(r["start_step"], r["end_step"], r["resumed"]) for r in sessions] == \
+        [(0, 2, False), (2, 4, True)]
+    assert [r["time_to_first_step"] for r in sessions] == \
+        [fresh["time_to_first_step"], resumed["time_to_first_step"]]
     for summary in (fresh, resumed):
         t = summary["time"]
         assert 0 < summary["time_to_first_step"] < summary["wall_time"]

@@ -25,7 +25,7 @@ from scaling.lock import RunLock
 from scaling.metrics import MetricsError, MetricsWriter, Throughput, read_rows
 from scaling.train.faults import NonFiniteGuard, Preemption
 from scaling.train.hooks import Hooks, StepInfo
-from scaling.train.profiling import Clock, Profiler
+from scaling.train.profiling import Clock, Profiler, append_session
 from scaling.train.report import finite_or_none, say, write_json
 from scaling.train.run import Run, global_batch  # noqa: F401  (global_batch: public here)
 
@@ -104,6 +104,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, profile=Non
     }
     if run.lead:
         write_json(os.path.join(workdir, "summary.json"), summary)
+        append_session(workdir, summary)
     return summary
 
 
@@ -224,7 +225,6 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
                 if progress:
                     say(f"first step after {first_s:.1f} s "
                         f"({'resume' if start else 'fresh start'})")
-                writer.write(done, {"time_to_first_step": first_s, "resumed": start > 0})
             info = StepInfo(done, end, t.steps, m)
             hooks.run(info)
             bar.update(1)

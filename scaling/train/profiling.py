@@ -11,12 +11,15 @@ Where the time of a session goes (summary.json `time`, seconds):
   eval, checkpoint, bleu, profile   those hooks, including waits on steps still running
   training     everything else between the first and the last step: steps and logging
   finish       waiting for the last checkpoint, writing the summary
-goodput = training / wall time. Steps run asynchronously, so a hook that reads device values
-waits for the steps before it; that wait is counted in the hook (at most a step or two).
+goodput = training / wall time. summary.json holds the latest session's figures; every
+session (fresh start or resume) appends its own to `<workdir>/sessions.jsonl`. Steps run
+asynchronously, so a hook that reads device values waits for the steps before it; that wait
+is counted in the hook (at most a step or two).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import defaultdict
@@ -113,3 +116,16 @@ class Clock:
         wall = now - self.t0
         return {"time": {k: round(v, 3) for k, v in s.items()},
                 "goodput": round(s["training"] / wall, 4) if wall > 0 else None}
+
+
+def append_session(workdir: str, summary: dict) -> None:
+    """Append this session's start, end, time to first step and goodput to sessions.jsonl."""
+    keys = ("start_step", "end_step", "resumed", "time_to_first_step", "wall_time", "goodput",
+            "time")
+    path = os.path.join(workdir, "sessions.jsonl")
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({k: summary.get(k) for k in keys}) + "\n")
+    except OSError as e:
+        raise UserError(f"cannot append to {path}: {e.strerror}; the run itself is saved "
+                        f"(summary.json)") from None
