@@ -27,7 +27,6 @@ each (names: `DataSpec.names`) and `eval_loss` = sum_i w_i eval_loss_i.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 
 import grain
@@ -170,8 +169,6 @@ def load_mixture(cls, config, process_index: int, process_count: int) -> Mixture
                   dataset_key=f"{corpus.key}/{tokenizer.hash[:16]}")
         for name, corpus in zip(spec.names, corpora, strict=True)
     }
-    weights = tuple(w for w, _ in spec.parts)
-    assert math.isclose(sum(weights), 1.0)
-    return MixtureData(sources, weights, seed=d.seed, global_batch=t.global_batch,
-                       process_index=process_index, process_count=process_count,
-                       eval_batches=t.eval_batches)
+    return MixtureData(sources, tuple(w for w, _ in spec.parts), seed=d.seed,
+                       global_batch=t.global_batch, process_index=process_index,
+                       process_count=process_count, eval_batches=t.eval_batches)
