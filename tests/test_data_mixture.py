@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 import pytest
+from test_profiling import check_restart_cost
 
 from scaling.cli import main
 from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
@@ -139,21 +140,31 @@ def test_log_row_counts_rows_by_hand(data):
 
 
 def test_train_logs_shares_and_per_source_eval_losses(sources, mix_source, tmp_path):
+    """One short run, stopped at step 2 and resumed, serves the mixture's and the restart
+    cost's checks (one compilation, to keep the suite short): per-source shares, tokens seen
+    (recomputed from the step alone after the resume) and evaluation losses; a --profile
+    trace; time to first step and goodput of each session."""
     workdir = tmp_path / "run"
     sets = ["model.n_layers=1", "model.d_model=32", "model.n_heads=2", "model.d_ff=64",
             f"model.max_len={T}", "model.vocab_size=384", "data.tokenizer=byte",
             f"data.cache_dir={sources[2] / 'cache'}", f"train.global_batch={B}",
-            "train.steps=4", "train.log_every=2", "train.eval_every=4", "train.eval_batches=1"]
-    args = [a for s in sets for a in ("--set", s)]
-    assert main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
-                 "--data", mix_source, *args]) == 0
+            "train.steps=4", "train.log_every=2", "train.eval_every=2", "train.eval_batches=1",
+            "train.checkpoint_every=2"]
+    args = ["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+            "--data", mix_source, *[a for s in sets for a in ("--set", s)]]
+    assert main([*args, "--stop_at", "2", "--profile", "0:1"]) == 0
+    fresh = json.loads((workdir / "summary.json").read_text())
+    assert main(args) == 0  # resumes at step 2
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     logs = [r for r in rows if "loss" in r]
     assert [r["step"] for r in logs] == [2, 4]
     for r in logs:
         assert r["share/text1"] + r["share/text2"] == pytest.approx(1.0)
         assert r["tokens_seen/text1"] + r["tokens_seen/text2"] == r["step"] * B * T
-    (ev,) = [r for r in rows if "eval_loss" in r]
-    assert ev["eval_loss"] == pytest.approx(0.7 * ev["eval_loss/text1"]
-                                            + 0.3 * ev["eval_loss/text2"])
-    assert ev["eval_loss/text1"] != ev["eval_loss/text2"]
+    evals = [r for r in rows if "eval_loss" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    for ev in evals:
+        assert ev["eval_loss"] == pytest.approx(0.7 * ev["eval_loss/text1"]
+                                                + 0.3 * ev["eval_loss/text2"])
+        assert ev["eval_loss/text1"] != ev["eval_loss/text2"]
+    check_restart_cost(workdir, fresh)
