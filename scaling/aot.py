@@ -1,7 +1,8 @@
 """Ahead-of-time compilation for a TPU topology this machine does not have.
 
 `scaling bench compile --config gpt3-175b --topology v5p:8x8x8` lowers and compiles the real
-train step for that slice (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
+train step for that slice (`--slices 2 --set mesh.replica=2`: two such slices joined over
+the data-centre network) (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
 memory, so an out-of-memory layout is caught before a pod is rented. Without `--topology`
 it compiles for this host's devices. Any family: the batch comes from its objective's schema.
 """
@@ -9,6 +10,7 @@ it compiles for this host's devices. Any family: the batch comes from its object
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 
@@ -24,15 +26,18 @@ from scaling.validate import validate
 HBM_GIB = (("v6", 32), ("v5p", 95), ("v5 lite", 16), ("v5e", 16), ("v5", 95), ("v4", 32))
 
 
-def topology_devices(topology: str):
-    """Compile-only devices of a TPU topology such as 'v5p:8x8x8' (needs libtpu)."""
+def topology_devices(topology: str, slices: int = 1):
+    """Compile-only devices of a TPU topology such as 'v5p:8x8x8' (needs libtpu); `slices`
+    copies of it joined over the data-centre network (a multi-slice job: each device reports
+    its slice_index, so the mesh is a hybrid one)."""
     from jax.experimental import topologies
 
     os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")  # no real workers to find
     # compile-only: no TPU is claimed, so another process holding libtpu's lockfile is fine
     os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     try:
-        return topologies.get_topology_desc(topology, "tpu").devices
+        extra = {"num_slices": slices} if slices > 1 else {}
+        return topologies.get_topology_desc(topology, "tpu", **extra).devices
     except Exception as e:  # libtpu missing or a topology name it does not know
         raise UserError(f"cannot describe TPU topology {topology!r} ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:160]}); install jax[tpu] and use names "
@@ -74,18 +79,26 @@ def compile_for(config: Config, devices):
     return lowered.compile(), mesh
 
 
-def bench_compile(config: Config, topology: str | None) -> int:
-    """Print per-device memory of the train step compiled for `topology` (a TPU slice), or
-    for this host's devices when `topology` is None."""
-    devices = topology_devices(topology) if topology else jax.devices()
+def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
+    """Print per-device memory of the train step compiled for `topology` (a TPU slice;
+    `slices` of them for a multi-slice job), or for this host's devices when `topology` is
+    None."""
+    if slices < 1 or (slices > 1 and not topology):
+        raise UserError(f"--slices {slices}: give a positive count, with --topology (the "
+                        f"topology of each slice)")
+    start = time.perf_counter()
+    devices = topology_devices(topology, slices) if topology else jax.devices()
     lowered, mesh, resolved = lower_for(config, devices)
     compiled = lowered.compile()
-    topology = topology or f"this host ({jax.default_backend()})"
+    seconds = time.perf_counter() - start
+    topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
+        f"this host ({jax.default_backend()})"
     mem = compiled.memory_analysis()
     gib = 2**30
     args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
     outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
     total = args + temp + outs - alias
+    print(f"compiled in {seconds:.0f} s")
     cap = hbm_bytes(devices[0])
     print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "

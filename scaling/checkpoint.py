@@ -335,7 +335,8 @@ def run_metadata(mesh, tokenizer) -> dict:
                      "flax": flax.__version__, "optax": optax.__version__,
                      "orbax": ocp.__version__},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "mesh": {str(k): int(v) for k, v in mesh.shape.items()},
+        "mesh": {str(k): int(v) for k, v in mesh.shape.items()  # replica=1: as before it
+                 if not (k == "replica" and v == 1)},
         "devices": jax.device_count(), "processes": jax.process_count(),
         "platform": jax.default_backend(),
         "tokenizer": {"hash": tokenizer.hash, "vocab_size": int(tokenizer.vocab_size)},

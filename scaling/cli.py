@@ -79,6 +79,9 @@ def cmd_train(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
+    from scaling.train.profiling import parse_profile
+
+    profile = parse_profile(args.profile)
     from scaling.distributed import initialize_from_env
     from scaling.train.loop import train
 
@@ -88,7 +91,8 @@ def cmd_train(args) -> int:
     from scaling.eval.in_training import fewshot_hook
 
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at, extra_hooks={"fewshot": fewshot_hook})
+                    stop_at=args.stop_at, extra_hooks={"fewshot": fewshot_hook},
+                    profile=profile)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "
@@ -139,7 +143,7 @@ def cmd_bench(args) -> int:
     if args.what == "compile":
         from scaling.aot import bench_compile
 
-        return bench_compile(config, args.topology)
+        return bench_compile(config, args.topology, args.slices)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
@@ -253,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
                    help="save and exit after STEP steps (the schedule still spans "
                         "train.steps); rerun to continue")
+    p.add_argument("--profile", default=None, metavar="START:STOP",
+                   help="write a jax.profiler trace of steps START+1..STOP into "
+                        "WORKDIR/profile (TensorBoard / XProf)")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained run on a labelled task "
@@ -365,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topology", default=None,
                    help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
                         "default: this host's devices")
+    p.add_argument("--slices", type=int, default=1,
+                   help="bench compile: number of --topology slices (multi-slice; set "
+                        "mesh.replica to the same number)")
     p.set_defaults(fn=cmd_bench)
 
     _add_laws_commands(sub)

@@ -100,11 +100,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class MeshConfig:
-    """Device-mesh axis sizes; one may be -1 to take the remaining devices."""
+    """Device-mesh axis sizes; one of data, fsdp, tensor may be -1 to take the remaining
+    devices. `replica` (outermost) is data parallelism across slices: one per slice of a
+    multi-slice job, over the data-centre network (scaling/sharding.py)."""
 
     data: int = 1
     fsdp: int = -1
     tensor: int = 1
+    replica: int = 1
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class Translator:
         self.config, self.mesh, self.tok = config, mesh, tokenizer
         self.search = family.translator
         self.param_shardings = param_shardings
-        self.rows = mesh.shape["data"] * mesh.shape["fsdp"]  # a batch splits over these
+        self.rows = sharding.batch_ways(mesh)  # a batch splits over these
         self.bos = tokenizer.bos_id if tokenizer.bos_id is not None else tokenizer.pad_id
 
     def encode(self, lines: list[str], warn=None) -> list[np.ndarray]:

@@ -135,6 +135,9 @@ def validate(config: Config) -> Config:
             f"mesh sizes data={sizes[0]} fsdp={sizes[1]} tensor={sizes[2]}: each must be "
             f"positive, and at most one may be -1"
         )
+    if config.mesh.replica < 1:
+        raise ConfigError(f"mesh.replica={config.mesh.replica}: must be a positive integer "
+                          f"(the number of slices; 1 = one slice)")
     return config
 
 

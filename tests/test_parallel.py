@@ -1,7 +1,8 @@
-"""Data-, FSDP- and tensor-parallel layouts give the single-device loss and gradients; gradient
-accumulation gives the full-batch step; the train step compiles once."""
+"""Data-, FSDP-, tensor- and multi-slice (replica) layouts give the single-device loss and
+gradients; gradient accumulation gives the full-batch step; the train step compiles once."""
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -26,6 +27,7 @@ LAYOUTS = {
     "fsdp": (MeshConfig(1, 8, 1), 8),
     "tensor": (MeshConfig(1, 1, 8), 8),
     "data2_fsdp2_tensor2": (MeshConfig(2, 2, 2), 8),
+    "replica2_fsdp2_tensor2": (MeshConfig(1, 2, 2, replica=2), 8),  # two "slices"
 }
 
 
@@ -52,9 +54,17 @@ def loss_and_grads(config, layout):
     return float(loss), jax.device_get(grads), state
 
 
-@pytest.mark.parametrize("layout", ["data", "fsdp", "tensor", "data2_fsdp2_tensor2"])
+@functools.cache
+def single_device():
+    """(loss, gradients) on one device: the reference every layout must reproduce."""
+    loss, grads, _ = loss_and_grads(CONFIG, "single")
+    return loss, grads
+
+
+@pytest.mark.parametrize("layout", ["data", "fsdp", "tensor", "data2_fsdp2_tensor2",
+                                    "replica2_fsdp2_tensor2"])
 def test_layout_matches_single_device(layout):
-    ref_loss, ref_grads, _ = loss_and_grads(CONFIG, "single")
+    ref_loss, ref_grads = single_device()
     loss, grads, state = loss_and_grads(CONFIG, layout)
     if layout != "data":  # the layout really splits the weights
         kernel = state.params["decoder"]["layers"]["mlp"]["wi"]["kernel"]

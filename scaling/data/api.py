@@ -15,6 +15,7 @@ from scaling.data.packing import cached_stream
 from scaling.data.sentences import cached_sentences
 from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
+from scaling.errors import DataError
 
 
 def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer, Path]:
@@ -22,6 +23,9 @@ def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer
     `fields`, default the text field), building either once. Two fields mean a parallel
     corpus of (source, target) records."""
     d = config.data
+    if d.spec.kind == "mix":
+        raise DataError(f"--data {d.source!r}: a mixture feeds packed-document objectives "
+                        f"(causal_lm, masked_lm) only; give this objective one source")
     root = cache.cache_root(d.cache_dir)
     corpus = load_corpus(d, root, parallel=len(fields) == 2)
     tokenizer = load_tokenizer(
@@ -64,6 +68,10 @@ def _processes(process_index, process_count) -> tuple[int, int]:
 
 
 def _packed(cls, config, process_index, process_count):
+    if config.data.spec.kind == "mix":
+        from scaling.data.mixture import load_mixture
+
+        return load_mixture(cls, config, *_processes(process_index, process_count))
     corpus, tokenizer, root = open_corpus(config)
     return cls(
         train=cached_stream(corpus, "train", tokenizer, root),

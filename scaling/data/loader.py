@@ -135,8 +135,15 @@ class LMData(BatchData):
         self._setup(self.train_rows, validation.num_rows(seq_len))
 
     def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
-        """The packed rows `items` [L] of `split`. Subclasses (MLM) transform them here."""
-        del step  # an LM batch depends on its rows only
+        """The packed rows `items` [L] of `split` in global batch `step`."""
+        first = step * self.global_batch + self.process_index * self.local_batch
+        return self.rows(split, items, first + np.arange(len(items)))
+
+    def rows(self, split: str, items: np.ndarray, sample_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The packed rows `items` [n] of `split`; `sample_ids` [n] are their global sample
+        indices, which seed any per-row randomness (MLM masking) so that a row does not
+        depend on the process count. An LM row depends on its row id only."""
+        del sample_ids
         return pack_rows(self.stream(split), items, self.seq_len)
 
     def stream(self, split: str) -> TokenStream:

@@ -70,13 +70,12 @@ class MLMData(LMData):
         self._special, self._ordinary = masking_ids(kwargs["tokenizer"])
         super().__init__(**kwargs)
 
-    def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
+    def rows(self, split: str, items: np.ndarray, sample_ids: np.ndarray) -> dict[str, np.ndarray]:
         lm = pack_rows(self.stream(split), items, self.seq_len)
         seed = derive_seed(self.seed, f"mlm-{split}")
-        first = step * self.global_batch + self.process_index * self.local_batch
         inputs, weights = np.empty_like(lm["inputs"]), np.empty_like(lm["weights"])
         for j, tokens in enumerate(lm["inputs"]):
-            rng = np.random.default_rng([seed, first + j])
+            rng = np.random.default_rng([seed, int(sample_ids[j])])
             inputs[j], weights[j] = mask_tokens(
                 tokens, rng, self.tokenizer.mask_id, self._ordinary, self._special)
         return {

@@ -15,6 +15,7 @@ touching the loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ class Hooks:
 
     def __init__(self):
         self._hooks: list[Hook] = []
+        self.timer: Callable[[str, float], None] | None = None  # (name, seconds) per call
 
     def add(self, name: str, fn: Callable[[StepInfo], None], *, every: int, at_end: bool = True,
             also: Callable[[StepInfo], bool] | None = None) -> Hook:
@@ -71,4 +73,7 @@ class Hooks:
     def run(self, info: StepInfo) -> None:
         for hook in self._hooks:
             if hook.due(info):
+                start = time.perf_counter()
                 hook.fn(info)
+                if self.timer is not None:
+                    self.timer(hook.name, time.perf_counter() - start)

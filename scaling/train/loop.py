@@ -25,6 +25,7 @@ from scaling.lock import RunLock
 from scaling.metrics import MetricsError, MetricsWriter, Throughput, read_rows
 from scaling.train.faults import NonFiniteGuard, Preemption
 from scaling.train.hooks import Hooks, StepInfo
+from scaling.train.profiling import Clock, Profiler, append_session
 from scaling.train.report import finite_or_none, say, write_json
 from scaling.train.run import Run, global_batch  # noqa: F401  (global_batch: public here)
 
@@ -46,20 +47,24 @@ def _truncate_metrics(workdir: str, last_step: int) -> None:
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
           stop_at: int | None = None, extra_hooks: dict | None = None,
-          command: str = "train") -> dict:
+          command: str = "train", profile: tuple[int, int] | None = None) -> dict:
     """Train `config` in `workdir`, resuming from its latest checkpoint; returns (and writes)
     the run summary. `stop_at` ends this session after that step (saving a checkpoint);
-    the schedule still spans `train.steps`. `command` names the lock's holder."""
+    the schedule still spans `train.steps`. `command` names the lock's holder. `profile`
+    (start, stop) traces steps start + 1 .. stop into <workdir>/profile
+    (scaling/train/profiling.py)."""
     t0 = time.perf_counter()
     lock = RunLock(workdir, command).acquire() if jax.process_index() == 0 else None
     try:
-        return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks)
+        return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks,
+                             profile)
     finally:
         if lock:
             lock.release()
 
 
-def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None) -> dict:
+def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None,
+                  profile=None) -> dict:
     run = Run(config, workdir, init_from=init_from)
     start = int(run.state.step)
     if run.lead:
@@ -70,7 +75,9 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         raise UserError(f"cannot write metrics in {workdir}: {e.strerror}") from None
     preempt = Preemption()
     try:
-        result = _loop(run, start, writer, preempt, progress, stop_at, extra_hooks)
+        clock = Clock(t0)
+        result = _loop(run, start, writer, preempt, progress, stop_at,
+                       Profiler(profile, workdir), clock, extra_hooks)
     except MetricsError as e:
         _close_quietly(run)
         steps = committed_steps(run.ckpt.directory)
@@ -95,11 +102,14 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         "tokens": (result["end"] - start) * cfg.train.global_batch * cfg.seq_len,
         "wall_time": time.perf_counter() - t0,
         "flops_per_token": result["fpt"],
+        "resumed": start > 0, "time_to_first_step": result["first_step_s"],
+        **clock.summary(result["loop_end"]),
         **{f"params_{k}": v for k, v in param_counts(cfg.model).items()},
         **run.extra_summary,
     }
     if run.lead:
         write_json(os.path.join(workdir, "summary.json"), summary)
+        append_session(workdir, summary)
     return summary
 
 
@@ -127,12 +137,14 @@ def _then(fn, after):
 
 
 def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGuard, bar,
-                   start: int, evals: list, extra: dict | None = None) -> Hooks:
-    """The hooks every run has, in order: non-finite guard, logging, evaluation, (BLEU for a
-    translation run with train.eval_bleu), preemption, checkpointing. Extra hooks go before
-    preemption, so that a checkpoint follows them: `extra` maps a name to a factory
-    `(run, writer) -> hook fn or None`, run on the evaluation interval (e.g. few-shot tasks,
-    which live in scaling/eval and so are passed in, not imported)."""
+                   start: int, evals: list, profiler: Profiler | None = None,
+                   extra: dict | None = None) -> Hooks:
+    """The hooks every run has, in order: (the profiler's trace window with --profile),
+    non-finite guard, logging, evaluation, (BLEU for a translation run with
+    train.eval_bleu), preemption, checkpointing. Extra hooks go before preemption, so that a
+    checkpoint follows them: `extra` maps a name to a factory `(run, writer) -> hook fn or
+    None`, run on the evaluation interval (e.g. few-shot tasks, which live in scaling/eval
+    and so are passed in, not imported)."""
     cfg, t = run.config, run.config.train
     meter = Throughput(flops_per_token(cfg.model, cfg.seq_len)["total"])
     step_tokens = t.global_batch * cfg.seq_len
@@ -143,6 +155,8 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         speed = meter.update(step_tokens * (info.step - last["log"]))
         m = jax.device_get(info.metrics)
         extra = {k: finite_or_none(m[k]) for k in run.objective.metrics if k in m}
+        if hasattr(run.data, "log_row"):  # a mixture: each source's share and tokens seen
+            extra.update(run.data.log_row(last["log"], info.step))
         if extra.get("nll") is not None:
             extra["ppl"] = finite_or_none(math.exp(min(extra["nll"], 700.0)))
         writer.write(info.step, {"loss": finite_or_none(m["loss"]),
@@ -187,6 +201,8 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         run.save(info.step, it)
 
     hooks = Hooks()
+    if profiler is not None and profiler.window:
+        hooks.add("profile", profiler.after_step, every=1)
     hooks.add("nonfinite", lambda info: guard.push(info.step, info.metrics), every=1)
     hooks.add("log", log, every=t.log_every)
     hooks.add("eval", evaluate, every=t.eval_every, at_end=False,
@@ -210,7 +226,8 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
 
 
 def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
-          stop_at: int | None, extra_hooks: dict | None = None) -> dict:
+          stop_at: int | None, profiler: Profiler, clock: Clock,
+          extra_hooks: dict | None = None) -> dict:
     """Steps `start`.. until train.steps, `stop_at` or preemption, with the hooks after each."""
     cfg, t = run.config, run.config.train
     end = min(t.steps, stop_at) if stop_at else t.steps
@@ -221,12 +238,21 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
     bar = tqdm(total=end, initial=start, disable=not (progress and run.lead),
                dynamic_ncols=True, mininterval=1.0)
     evals: list[float] = []
-    hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals, extra_hooks)
-    done, preempted = start, False
+    hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals, profiler,
+                           extra_hooks)
+    hooks.timer = clock.add
+    done, preempted, first_s = start, False, None
+    clock.start_loop()
+    profiler.begin(start)
     try:
         for step in range(start, end):
             run.state, m = run.train_fn(run.state, run.next_batch(it), run.dropout_key)
             done = step + 1
+            if first_s is None:
+                first_s = clock.first_step_done(m)
+                if progress:
+                    say(f"first step after {first_s:.1f} s "
+                        f"({'resume' if start else 'fresh start'})")
             info = StepInfo(done, end, t.steps, m)
             hooks.run(info)
             bar.update(1)
@@ -237,6 +263,8 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
                 break
         guard.flush()
     finally:
+        profiler.close()
         bar.close()
     return {"evals": evals, "end": done, "preempted": preempted, "skipped": guard.total,
-            "fpt": flops_per_token(cfg.model, cfg.seq_len)["total"]}
+            "fpt": flops_per_token(cfg.model, cfg.seq_len)["total"],
+            "first_step_s": first_s, "loop_end": time.perf_counter()}

@@ -34,7 +34,7 @@ from scaling.validate import validate
 
 
 def global_batch(local: dict, mesh) -> dict:
-    """Assemble this process's rows into global arrays sharded over data × fsdp."""
+    """Assemble this process's rows into global arrays sharded over replica × data × fsdp."""
     return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, np.ndim(v)),
                                                       np.asarray(v))
             for k, v in local.items()}
@@ -55,6 +55,20 @@ def evaluate(eval_fn, params, batches: list[dict], mesh) -> dict:
     out.update({f"eval_{k}": n / max(d, 1.0) for k, (n, d) in sums.items()})
     if "eval_nll" in out:  # perplexity of the unsmoothed loss
         out["eval_ppl"] = math.exp(min(out["eval_nll"], 700.0))
+    return out
+
+
+def evaluate_mixture(eval_fn, params, sets: dict, mesh) -> dict:
+    """Each source's `evaluate` row with keys suffixed `/<name>`, and their weighted mean
+    (sets: {name: (weight, batches)}; scaling/data/mixture.py) under the plain keys."""
+    rows = {name: (w, evaluate(eval_fn, params, batches, mesh))
+            for name, (w, batches) in sets.items()}
+    first = next(iter(rows.values()))[1]
+    out = {k: sum(w * r[k] for w, r in rows.values()) for k in first}
+    if "eval_nll" in out:
+        out["eval_ppl"] = math.exp(min(out["eval_nll"], 700.0))
+    for name, (_, row) in rows.items():
+        out.update({f"{k}/{name}": v for k, v in row.items()})
     return out
 
 
@@ -201,6 +215,9 @@ class Run:
         return global_batch(local, self.mesh)
 
     def eval_metrics(self) -> dict:
+        if hasattr(self.data, "eval_sets"):  # a mixture: per-source losses too
+            return evaluate_mixture(self.eval_fn, self.state.params, self.data.eval_sets(),
+                                    self.mesh)
         return evaluate(self.eval_fn, self.state.params, self.eval_batches, self.mesh)
 
     def save(self, step: int, iterator) -> None:

@@ -1,0 +1,42 @@
+"""`scaling train --profile START:STOP` writes a trace; time to first step (fresh and resumed)
+and goodput are reported (summary.json, sessions.jsonl): `check_restart_cost`, run on the
+short mixture run of tests/test_data_mixture.py; a bad --profile fails with one line and
+exit code 2."""
+
+import json
+
+import pytest
+
+from scaling.cli import main
+
+
+@pytest.mark.parametrize("bad", ["5", "3:3", "4:2", "a:b", "-1:2"])
+def test_bad_profile_exits_2_with_one_line(bad, capsys):
+    assert main(["train", "--config", "gpt-tiny", "--workdir", "/nonexistent/x",
+                 "--profile", bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--profile" in err
+
+
+def check_restart_cost(workdir, fresh: dict) -> None:
+    """After a session with --stop_at 2 --profile 0:1 (summary `fresh`) and its resume to step
+    4 in `workdir` (tests/test_data_mixture.py runs them, on one compilation)."""
+    resumed = json.loads((workdir / "summary.json").read_text())
+    traces = list((workdir / "profile").rglob("*.xplane.pb"))
+    assert len(traces) == 1 and traces[0].stat().st_size > 0
+    assert (fresh["resumed"], resumed["resumed"]) == (False, True)
+    assert fresh["time"]["profile"] > 0 and "profile" not in resumed["time"]
+    sessions = [json.loads(line)
+                for line in (workdir / "sessions.jsonl").read_text().splitlines()]
+    assert [(r["start_step"], r["end_step"], r["resumed"]) for r in sessions] == \
+        [(0, 2, False), (2, 4, True)]
+    assert [r["time_to_first_step"] for r in sessions] == \
+        [fresh["time_to_first_step"], resumed["time_to_first_step"]]
+    for summary in (fresh, resumed):
+        t = summary["time"]
+        assert 0 < summary["time_to_first_step"] < summary["wall_time"]
+        assert summary["time_to_first_step"] == pytest.approx(t["startup"] + t["first_step"],
+                                                              abs=1e-2)
+        assert t["eval"] > 0 and t["checkpoint"] > 0 and t["training"] >= 0
+        assert sum(t.values()) == pytest.approx(summary["wall_time"], abs=0.1)
+        assert summary["goodput"] == pytest.approx(t["training"] / sum(t.values()), abs=1e-2)
