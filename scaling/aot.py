@@ -9,6 +9,7 @@ it compiles for this host's devices. Any family: the batch comes from its object
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 
@@ -78,8 +79,11 @@ def bench_compile(config: Config, topology: str | None) -> int:
     """Print per-device memory of the train step compiled for `topology` (a TPU slice), or
     for this host's devices when `topology` is None."""
     devices = topology_devices(topology) if topology else jax.devices()
+    t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
+    t1 = time.perf_counter()
     compiled = lowered.compile()
+    t2 = time.perf_counter()
     topology = topology or f"this host ({jax.default_backend()})"
     mem = compiled.memory_analysis()
     gib = 2**30
@@ -90,7 +94,9 @@ def bench_compile(config: Config, topology: str | None) -> int:
     print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
           f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
-          f"{resolved.model.attention}")
+          f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
+          f"{resolved.model.scan_unroll}")
+    print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
     if cap:

@@ -72,6 +72,16 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
             "config": runner["config"]}
 
 
+def palm_flops_per_token(config: Config) -> float:
+    """Training FLOPs per token in PaLM's convention (Chowdhery et al. 2022, App. B):
+    6N + 12·L·D·T, N our dense matmul count, the attention term not halved for causal masks."""
+    from scaling.families import family_of
+
+    layers = sum(s.n_layers for s in family_of(config.model).layout(config.model).stacks)
+    dense = flops_per_token(config.model, config.seq_len)["dense"]
+    return dense + 12 * config.model.d_model * layers * config.seq_len
+
+
 def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
     """Print tokens/s, achieved FLOP/s and MFU of the train step for `config` (any family:
     the batch is synthetic, from its objective's schema)."""
@@ -93,8 +103,13 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
           f"{tps:,.0f} tokens/s; {achieved / 1e12:.3f} TFLOP/s achieved "
           f"({fpt:.4g} FLOP/token: 6N + attention, causal layers halved)")
     if peak is not None:
+        palm = tps * palm_flops_per_token(config)
         print(f"MFU {achieved / (peak * jax.device_count()):.1%} of {peak / 1e12:.0f} TFLOP/s "
-              f"bf16 peak per device")
+              f"bf16 peak per device; PaLM convention (6N + 12·L·D·T, attention not halved) "
+              f"{palm / (peak * jax.device_count()):.1%}")
+        stats = dev.memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            print(f"peak memory {stats['peak_bytes_in_use'] / 2**30:.2f} GiB on device 0")
     else:
         host = host_matmul_flops()
         print(f"host float32 matmul {host / 1e9:.1f} GFLOP/s; the step reaches "

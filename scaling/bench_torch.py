@@ -36,9 +36,11 @@ def reference_gpt(config: Config):
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
     m = config.model
-    if m.family != "gpt":
-        raise UserError(f"bench torch: the reference is a GPT; preset family is {m.family!r}; "
-                        f"use a gpt preset")
+    from scaling.families import objective_of
+
+    if objective_of(config).name != "causal_lm" or m.n_decoder_layers:
+        raise UserError(f"bench torch: the reference is a causal decoder (GPT); "
+                        f"{config.name!r} trains {objective_of(config).name!r}; use a gpt preset")
     approx = {"gelu": "none", "gelu_tanh": "tanh"}
 
     def act(h):

@@ -144,6 +144,7 @@ class TrainConfig:
     keep_last: int = 3
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none
     max_nonfinite: int = 5  # stop after this many non-finite (skipped) steps in a row
+    compile_cache: bool = True  # persistent XLA compilation cache under the data cache dir
 
 
 @dataclass(frozen=True)
