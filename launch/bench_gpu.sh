@@ -1,19 +1,64 @@
 #!/usr/bin/env bash
-# The GPU benchmark recorded in the README: gpt2-small, bfloat16, seq 1024, one GPU.
+# The GPU benchmark for the README's "Performance" table, in one call, on one GPU (an H200
+# takes about 6-7 minutes): gpt2-small (seq 1024) and gpt3-1.3b (seq 2048), bfloat16,
+# XLA vs cuDNN attention, scanned vs unrolled stack, remat none vs dots; each line prints
+# tokens/s, MFU in our FLOP convention and PaLM's, and peak device memory; then the GPU test
+# file's results. Fails loudly: no GPU, a CPU fallback, a failed benchmark or a failed GPU
+# test ends with a non-zero exit and a FAILED line, never a silent fallback.
 # Runs from a source checkout with jax[cuda], flax and optax installed (no tfds/grain needed).
-set -uo pipefail
+set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-export XLA_PYTHON_CLIENT_MEM_FRACTION=0.92
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.92 JAX_PLATFORMS=cuda
 OUT=${OUT:-/tmp}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
-JAX_PLATFORMS=cuda python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -3
-common=(--set model.dtype=bfloat16 --set model.dropout=0 --set model.attn_dropout=0 --set mesh.fsdp=1 --set train.seq_len=1024 --steps 20 --warmup 3)
-bench() { timeout 150 python3 -m scaling.cli bench train --config gpt2-small "${common[@]}" "$@" 2>&1 \
-  | grep -v "^W\|^I" | tee -a "$OUT/bench_gpu.txt"; }
-bench --set train.global_batch=16 --set model.attention=xla
-bench --set train.global_batch=16 --set model.attention=cudnn
-bench --set train.global_batch=16 --set model.attention=cudnn --set model.scan_layers=false
-bench --set train.global_batch=32 --set model.attention=cudnn --set model.scan_layers=false \
-  --set model.remat=dots_no_batch
+LOG=$OUT/bench_gpu.txt
+: > "$LOG"
+die() { echo "bench_gpu.sh: FAILED: $*" | tee -a "$LOG" >&2; exit 1; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG" \
+  || die "nvidia-smi found no GPU"
+python3 - <<'EOF' 2>&1 | tee -a "$LOG" || die "JAX sees no GPU (jax[cuda] installed?)"
+import jax, sys
+d = jax.devices()
+print("jax", jax.__version__, d)
+sys.exit(0 if d and d[0].platform == "gpu" else 1)
+EOF
+
+failures=0
+run() {  # run LABEL PRESET SEQ BATCH ATTENTION UNROLL REMAT
+  local label=$1 preset=$2 seq=$3 batch=$4 attn=$5 unroll=$6 remat=$7
+  echo "== $label: $preset seq $seq batch $batch attention $attn scan_unroll $unroll remat $remat" \
+    | tee -a "$LOG"
+  local out=$OUT/bench_gpu_run.txt
+  timeout 110 python3 -m scaling.cli bench train --config "$preset" \
+      --set model.dtype=bfloat16 --set model.dropout=0 --set model.attn_dropout=0 \
+      --set mesh.data=1 --set mesh.fsdp=1 --set mesh.tensor=1 \
+      --set train.seq_len="$seq" --set train.global_batch="$batch" \
+      --set model.attention="$attn" --set model.scan_unroll="$unroll" \
+      --set model.remat="$remat" --steps 10 --warmup 2 > "$out" 2>&1 || true
+  grep -v "^[WI][0-9]" "$out" | tail -8 | tee -a "$LOG"
+  if ! grep -q "tokens/s" "$out" || ! grep -q " on 1 x .*\(H[0-9]\|A100\|GPU\|NVIDIA\)" "$out"; then
+    echo "FAILED: $label (no result, or not on the GPU)" | tee -a "$LOG"
+    failures=$((failures + 1))
+  fi
+}
+
+#   label                preset      seq  batch attention scan_unroll remat
+run "small xla scan"     gpt2-small 1024 16 xla   1  none
+run "small cudnn scan"   gpt2-small 1024 16 cudnn 1  none
+run "small cudnn unroll" gpt2-small 1024 16 cudnn 12 none
+run "small cudnn dots"   gpt2-small 1024 32 cudnn 1  dots
+run "1.3b xla scan dots" gpt3-1.3b  2048 8  xla   1  dots
+run "1.3b cudnn scan"    gpt3-1.3b  2048 8  cudnn 1  none
+run "1.3b cudnn dots"    gpt3-1.3b  2048 8  cudnn 1  dots
+run "1.3b cudnn unroll"  gpt3-1.3b  2048 8  cudnn 24 dots
+
+echo "== tests/test_gpu.py" | tee -a "$LOG"
+if ! timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py \
+    > "$OUT/bench_gpu_tests.txt" 2>&1; then
+  echo "FAILED: tests/test_gpu.py" | tee -a "$LOG"
+  failures=$((failures + 1))
+fi
+tail -5 "$OUT/bench_gpu_tests.txt" | tee -a "$LOG"
+[ "$failures" -eq 0 ] || die "$failures of the runs above failed (see $LOG)"
+echo "bench_gpu.sh: all runs done; table in $LOG"

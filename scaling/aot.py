@@ -86,11 +86,12 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     if slices < 1 or (slices > 1 and not topology):
         raise UserError(f"--slices {slices}: give a positive count, with --topology (the "
                         f"topology of each slice)")
-    start = time.perf_counter()
     devices = topology_devices(topology, slices) if topology else jax.devices()
+    t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
+    t1 = time.perf_counter()
     compiled = lowered.compile()
-    seconds = time.perf_counter() - start
+    t2 = time.perf_counter()
     topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
         f"this host ({jax.default_backend()})"
     mem = compiled.memory_analysis()
@@ -98,12 +99,13 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
     outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
     total = args + temp + outs - alias
-    print(f"compiled in {seconds:.0f} s")
     cap = hbm_bytes(devices[0])
     print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
           f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
-          f"{resolved.model.attention}")
+          f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
+          f"{resolved.model.scan_unroll}")
+    print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
     if cap:

@@ -28,8 +28,9 @@ def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
                                   config.seq_len, config.model.vocab_size, rng)
 
 
-def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
-    """Seconds per step of the compiled train step on the current devices."""
+def train_runner(config: Config, warmup: int) -> dict:
+    """Our compiled train step on the current devices, compiled and warmed up: "run" (steps ->
+    seconds), "batch" (the host batch), "compile_s", "config" (resolved), "devices", "loss"."""
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import init_state
     from scaling.train.step import compile_steps
@@ -39,23 +40,45 @@ def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
-    batch = jax.device_put(synthetic_batch(config, np.random.default_rng(0)),
-                           sharding.batch_shardings(batch_fields(config), mesh))
+    host_batch = synthetic_batch(config, np.random.default_rng(0))
+    batch = jax.device_put(host_batch, sharding.batch_shardings(batch_fields(config), mesh))
     key = jax.random.key(1)
+    holder = {}
     t = time.perf_counter()
-    state, m = train_fn(state, batch, key)
-    jax.block_until_ready(m)
+    holder["state"], holder["m"] = train_fn(state, batch, key)
+    jax.block_until_ready(holder["m"])
     compile_s = time.perf_counter() - t
-    for _ in range(warmup):
-        state, m = train_fn(state, batch, key)
-    jax.block_until_ready(m)
-    t = time.perf_counter()
-    for _ in range(steps):
-        state, m = train_fn(state, batch, key)
-    jax.block_until_ready(m)
-    step_s = (time.perf_counter() - t) / steps
-    return {"compile_s": compile_s, "step_s": step_s, "loss": float(m["loss"]),
-            "config": config}
+
+    def run(steps: int) -> float:
+        t = time.perf_counter()
+        for _ in range(steps):
+            holder["state"], holder["m"] = train_fn(holder["state"], batch, key)
+        jax.block_until_ready(holder["m"])
+        return time.perf_counter() - t
+
+    if warmup:
+        run(warmup)
+    hlo = lambda: train_fn.lower(holder["state"], batch, key).compile().as_text()  # noqa: E731
+    return {"run": run, "batch": host_batch, "compile_s": compile_s, "config": config, "hlo": hlo,
+            "devices": mesh.devices.size, "loss": lambda: float(holder["m"]["loss"])}
+
+
+def time_train_steps(config: Config, steps: int, warmup: int) -> dict:
+    """Seconds per step of the compiled train step on the current devices."""
+    runner = train_runner(config, warmup)
+    step_s = runner["run"](steps) / steps
+    return {"compile_s": runner["compile_s"], "step_s": step_s, "loss": runner["loss"](),
+            "config": runner["config"]}
+
+
+def palm_flops_per_token(config: Config) -> float:
+    """Training FLOPs per token in PaLM's convention (Chowdhery et al. 2022, App. B):
+    6N + 12·L·D·T, N our dense matmul count, the attention term not halved for causal masks."""
+    from scaling.families import family_of
+
+    layers = sum(s.n_layers for s in family_of(config.model).layout(config.model).stacks)
+    dense = flops_per_token(config.model, config.seq_len)["dense"]
+    return dense + 12 * config.model.d_model * layers * config.seq_len
 
 
 def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
@@ -79,8 +102,13 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
           f"{tps:,.0f} tokens/s; {achieved / 1e12:.3f} TFLOP/s achieved "
           f"({fpt:.4g} FLOP/token: 6N + attention, causal layers halved)")
     if peak is not None:
+        palm = tps * palm_flops_per_token(config)
         print(f"MFU {achieved / (peak * jax.device_count()):.1%} of {peak / 1e12:.0f} TFLOP/s "
-              f"bf16 peak per device")
+              f"bf16 peak per device; PaLM convention (6N + 12·L·D·T, attention not halved) "
+              f"{palm / (peak * jax.device_count()):.1%}")
+        stats = dev.memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            print(f"peak memory {stats['peak_bytes_in_use'] / 2**30:.2f} GiB on device 0")
     else:
         host = host_matmul_flops()
         print(f"host float32 matmul {host / 1e9:.1f} GFLOP/s; the step reaches "

@@ -144,6 +144,10 @@ def cmd_bench(args) -> int:
         from scaling.aot import bench_compile
 
         return bench_compile(config, args.topology, args.slices)
+    if args.what == "torch":
+        from scaling.bench_torch import bench_torch
+
+        return bench_torch(config, steps=args.steps, rounds=args.rounds, warmup=args.warmup)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
@@ -362,13 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_convert)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
-    p.add_argument("what", choices=["train", "data", "compile", "eval"],
+    p.add_argument("what", choices=["train", "data", "compile", "eval", "torch"],
                    help="train step speed, input pipeline speed, ahead-of-time TPU compile, "
-                        "or few-shot scoring and generation speed")
+                        "few-shot scoring and generation speed, or our train step against a "
+                        "PyTorch reference (needs torch)")
     _config_args(p)
     p.add_argument("--data", default=None, help="data spec (bench data)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="bench torch: interleaved rounds (ours, torch) of --steps steps each")
     p.add_argument("--topology", default=None,
                    help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
                         "default: this host's devices")

@@ -47,6 +47,9 @@ class ModelConfig:
     ln_eps: float = 1e-5
     init_std: float = 0.02
     scan_layers: bool = True
+    # scanned stack: layers per loop iteration (same parameter tree); 0 = auto, resolved per
+    # platform in platform.py (all layers on CPU for shallow stacks, 1 elsewhere)
+    scan_unroll: int = 0
     remat: str = "none"  # none | full | dots | dots_no_batch  (see models/stack.py)
     dtype: str = "auto"  # compute dtype (auto: bfloat16 on GPU/TPU, float32 on CPU); params f32
     attention: str = "xla"  # xla | cudnn | auto (cudnn on GPU for causal masks)
@@ -147,6 +150,7 @@ class TrainConfig:
     keep_last: int = 3
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none
     max_nonfinite: int = 5  # stop after this many non-finite (skipped) steps in a row
+    compile_cache: bool = True  # persistent XLA compilation cache under the data cache dir
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,28 @@ def auto_attention(platform: str) -> str:
     return "cudnn" if platform == "gpu" else "xla"
 
 
+# CPU unrolls scanned stacks up to this depth: measured faster there (no while loop, no
+# stacked residual buffers), while compile time grows with the depth (README, "Performance").
+CPU_UNROLL_MAX_LAYERS = 24
+
+
+def auto_scan_unroll(platform: str, n_layers: int) -> int:
+    """Layers per iteration of a scanned stack for `model.scan_unroll=0`: all of them on CPU
+    for stacks up to CPU_UNROLL_MAX_LAYERS deep, else 1 (a loop: compile time independent of
+    depth, which large models on GPU/TPU need)."""
+    return n_layers if platform == "cpu" and n_layers <= CPU_UNROLL_MAX_LAYERS else 1
+
+
 def resolve(config, devices):
-    """`config` (a scaling.config.Config) with `auto` dtype and attention replaced by the
-    concrete choice for the platform of `devices`."""
+    """`config` (a scaling.config.Config) with `auto` dtype and attention, and
+    `scan_unroll=0`, replaced by the concrete choice for the platform of `devices`."""
     platform = platform_of(devices)
     m = config.model
     model = dataclasses.replace(
         m,
         dtype=auto_dtype(platform) if m.dtype == "auto" else m.dtype,
         attention=auto_attention(platform) if m.attention == "auto" else m.attention,
+        scan_unroll=m.scan_unroll or auto_scan_unroll(
+            platform, max(m.n_layers, m.n_decoder_layers)),
     )
     return dataclasses.replace(config, model=model)

@@ -103,6 +103,9 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"train.keep_period={t.keep_period}: must be >= 0 (0 = none)")
     if m.mup_base_width < 0:
         raise ConfigError(f"model.mup_base_width={m.mup_base_width}: must be >= 0 (0 = off)")
+    if m.scan_unroll < 0:
+        raise ConfigError(f"model.scan_unroll={m.scan_unroll}: must be >= 0 (layers per scan "
+                          f"iteration; 0 = auto per platform)")
     if m.local_window < 0 or m.local_every < 1:
         raise ConfigError("model.local_window must be >= 0 and model.local_every >= 1")
     if not 0.0 <= m.dropout < 1.0 or not 0.0 <= m.attn_dropout < 1.0:

@@ -83,7 +83,7 @@ class Scorer:
         one: fewer shapes, more padding); `progress`: a progress bar by default."""
         self.model, self.mesh, self.param_shardings = model, mesh, param_shardings
         self.min_len, self.progress = min_len, progress
-        shards = mesh.shape["data"] * mesh.shape["fsdp"]
+        shards = sharding.batch_ways(mesh)  # rows split over replica × data × fsdp
         self.G = -(-contexts // shards) * shards  # contexts per batch, a multiple of shards
         self.max_choices = max_choices
 

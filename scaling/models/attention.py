@@ -104,6 +104,18 @@ def cudnn_attention(q, k, v, mask, *, causal: bool, scale: float | None = None) 
     )  # [B, T, N, H]
 
 
+def fused_projections(projections, x: jax.Array) -> list[jax.Array]:
+    """Self-attention's query, key and value of x [B, T, D] as one matmul against the three
+    [D, N, H] kernels concatenated at trace time (the parameters stay three Linears).
+    Returns three [B, T, N, H]."""
+    weights = [p() for p in projections]  # (kernel [D, N, H], bias [N, H] or None)
+    kernel = jnp.stack([w for w, _ in weights], axis=1)  # [D, C, N, H], C = 3
+    y = jnp.einsum("BTD,DCNH->BTCNH", x.astype(kernel.dtype), kernel)  # [B, T, C, N, H]
+    if weights[0][1] is not None:
+        y = y + jnp.stack([b for _, b in weights])  # + [C, N, H]
+    return [y[:, :, i] for i in range(len(weights))]
+
+
 class Attention(nn.Module):
     """Multi-head attention with its projections; self-attention when `x_kv` is `x_q`."""
 
@@ -146,12 +158,15 @@ class Attention(nn.Module):
             return Linear("BTD,DNH->BTNH", (D, N, H), ("embed", "heads", "kv"),
                           ("heads", "kv"), self.init_std, self.dtype, name=name)
 
-        q = proj("query")(x_q)  # [B, T, N, H]
-        if self.cache_kv and self.has_variable("cache", "cross_key"):
+        if x_kv is x_q and not self.cache_kv:
+            q, k, v = fused_projections([proj(n) for n in ("query", "key", "value")], x_q)
+        elif self.cache_kv and self.has_variable("cache", "cross_key"):
+            q = proj("query")(x_q)  # [B, T, N, H]
             # decoding after the first step: the encoder's keys/values as computed then
             k = self.get_variable("cache", "cross_key")  # [B, S, N, H]
             v = self.get_variable("cache", "cross_value")  # [B, S, N, H]
         else:
+            q = proj("query")(x_q)  # [B, T, N, H]
             k = proj("key")(x_kv)  # [B, S, N, H]
             v = proj("value")(x_kv)  # [B, S, N, H]
             if self.cache_kv:

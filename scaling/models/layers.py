@@ -196,8 +196,10 @@ class Block(nn.Module):
             slots = jnp.arange(self.cache_len)[None, :]  # [1, S]
             mask = self_mask & band_mask(positions, slots, band)  # [B, 1, T, S]
             start = positions[0, 0]  # every row decodes the same step
-        else:
+        elif m.local_window > 0:  # some layers of the stack are banded (bands.py)
             mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
+        else:  # all dense: the stack's mask as built once, not rebuilt per layer
+            mask = self_mask  # [B|1, 1, T, T]
         self_attn = attention("self_attn", self.cache_len)
         x = self._residual(
             x, lambda h: self_attn(h, h, mask, causal=self.causal, start=start), "self_attn")

@@ -19,16 +19,24 @@ class Linear(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x=None):
+        """y for x; with x None, (kernel, bias or None) cast to `dtype`, for a caller that
+        fuses several projections into one matmul at trace time (the parameters are the same)."""
         kernel = self.param(
             "kernel",
             nn.with_logical_partitioning(nn.initializers.normal(self.init_std), self.kernel_axes),
             self.kernel_shape)
-        y = jnp.einsum(self.spec, x.astype(self.dtype), kernel.astype(self.dtype))
+        kernel = kernel.astype(self.dtype)
+        if x is None:
+            n = 0 if self.bias_axes is None else len(self.bias_axes)
+            return kernel, self._bias(self.kernel_shape[-n:]) if n else None
+        y = jnp.einsum(self.spec, x.astype(self.dtype), kernel)
         if self.bias_axes is None:
             return y
-        n = len(self.bias_axes)
+        return y + self._bias(y.shape[-len(self.bias_axes):])
+
+    def _bias(self, shape):
+        """The bias (the output's trailing `shape`, equal to the kernel's trailing dims)."""
         bias = self.param(
-            "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.bias_axes),
-            y.shape[-n:])
-        return y + bias.astype(self.dtype)
+            "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.bias_axes), shape)
+        return bias.astype(self.dtype)

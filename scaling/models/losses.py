@@ -26,9 +26,12 @@ def token_losses(logits: jax.Array, targets: jax.Array, weights: jax.Array,
 
 def token_accuracy(logits: jax.Array, targets: jax.Array,
                    weights: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(Σ w·[argmax logits == target], Σ w): weighted top-1 accuracy as a sum and a count,
+    """(Σ w·[target has the largest logit], Σ w): weighted top-1 accuracy as a sum and a count,
     so that microbatches and devices add up before one division."""
-    hit = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)  # [B, T]
+    # target logit == the maximum: one max-reduction (shared with the loss's logsumexp after
+    # CSE) instead of an arg-max pass; a target tied for the maximum counts as a hit
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]  # [B, T]
+    hit = (target_logit >= jnp.max(logits, axis=-1)).astype(jnp.float32)  # [B, T]
     return jnp.sum(hit * weights), jnp.sum(weights)
 
 

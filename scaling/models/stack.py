@@ -55,6 +55,7 @@ class Stack(nn.Module):
                 split_rngs={"params": True, "dropout": True},
                 in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
                 length=self.n_layers,
+                unroll=max(1, min(m.scan_unroll, self.n_layers)),
                 metadata_params={nn.PARTITION_NAME: "layers"},
             )
             x, _ = scanned(**kwargs, name="layers")(x, bands, self_mask, enc, enc_mask,

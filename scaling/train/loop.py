@@ -18,6 +18,7 @@ import jax
 from tqdm import tqdm
 
 from scaling.checkpoint import committed_steps
+from scaling.compile_cache import enable_compile_cache
 from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import flops_per_token, param_counts
@@ -54,6 +55,7 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
     (start, stop) traces steps start + 1 .. stop into <workdir>/profile
     (scaling/train/profiling.py)."""
     t0 = time.perf_counter()
+    enable_compile_cache(config)  # before anything compiles (scaling/compile_cache.py)
     lock = RunLock(workdir, command).acquire() if jax.process_index() == 0 else None
     try:
         return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks,
