@@ -361,3 +361,16 @@ def test_sharded_export_and_import(hf, tmp_path, monkeypatch):
     for x, y in zip(jax.tree.leaves(_params(hf["gpt2"]["run"])), jax.tree.leaves(_params(run2)),
                     strict=True):
         assert np.array_equal(x, y)
+
+
+def test_a_locked_run_directory_is_refused(hf, tmp_path, capsys):
+    """docs/reliability.md row 13: `scaling convert --from-hf` takes the run-directory lock;
+    nothing is written while another job holds it."""
+    from scaling.lock import RunLock
+
+    run = tmp_path / "run"
+    with RunLock(str(run), "train"):
+        code = main(["convert", "--from-hf", hf["gpt2"]["dir"], "--workdir", str(run)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "in use by" in err, err
+    assert not (run / "checkpoints").exists()

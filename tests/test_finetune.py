@@ -297,3 +297,15 @@ def test_config_json_without_a_finetune_section_still_loads():
     old = Config().to_dict()
     del old["finetune"]  # a config.json written before fine-tuning existed
     assert from_dict(old).finetune == FinetuneConfig()
+
+
+def test_a_locked_run_directory_is_refused(backbone, tmp_path, capsys):
+    """docs/reliability.md row 13: `scaling finetune` takes the run-directory lock too."""
+    from scaling.lock import RunLock
+
+    task = _task_dir(tmp_path, "t", GOOD, GOOD)
+    with RunLock(str(tmp_path / "w"), "finetune"):
+        code = main(["finetune", "--init_from", str(backbone / "gpt"), "--task", str(task),
+                     "--workdir", str(tmp_path / "w"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "in use by" in err, err
