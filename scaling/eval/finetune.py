@@ -52,14 +52,25 @@ def write_predictions(path: str, pred: np.ndarray, task_type: str) -> None:
 
 
 def _restore(workdir: str, config, mesh):
-    """(params, their shardings, step, directory) of the best checkpoint, else the latest."""
+    """(params, their shardings, step, directory) of the best checkpoint, else the latest;
+    orbax's warnings about the items left unread are held back meanwhile (and only then:
+    the level is process-wide)."""
     import logging
 
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        return _restore_best(workdir, config, mesh)
+    finally:
+        absl.setLevel(level)
+
+
+def _restore_best(workdir: str, config, mesh):
     from scaling.checkpoint import Checkpoints, checkpoint_dir
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import sharded_abstract_state
 
-    logging.getLogger("absl").setLevel(logging.ERROR)
     best = os.path.join(os.path.abspath(workdir), BEST_DIR)
     for directory in (best, checkpoint_dir(workdir)):
         if not os.path.isdir(directory):
