@@ -1,23 +1,25 @@
 """A corpus of few-shot episodes and held-out tasks for showing in-context learning (issue
-12's demonstration): `python -m scaling.eval.icl_corpus --out DIR`.
+12's demonstration): `python -m scaling.eval.icl_corpus --out DIR [--kind label|map]`.
 
-The task family is a random *rule*: N_KEYS letters, each mapped to a digit. A rule is only
-inferable from its demonstrations, one a line, in exactly the format `scaling eval` prompts
-with (context "k ->", target delimiter " ", answer "7", separator "\\n"):
+A *rule* is N_KEYS letters, each mapped to a digit; it is only inferable from its
+demonstrations, one a line, in exactly the format `scaling eval` prompts with (context
+"k ->", target delimiter " ", answer "7", separator "\\n"):
 
     q -> 7
-    c -> 2
-    q -> 7
+    c -> 7
+    q -> 3
 
-so a query "c ->" can be answered only by finding "c -> ..." earlier in the prompt. With K
-demonstrations drawn from a pool that covers the rule's keys uniformly, the query's key is
-among them with probability 1 - (1 - 1/N_KEYS)^K: more shots, more answerable queries.
+- `label` (default): one digit for all the rule's keys, and each demonstration shows a wrong
+  digit with probability `noise` (0.4): one demonstration is weak evidence, many are strong
+  (the majority of K demonstrations is right more often as K grows).
+- `map`: a digit per key, no noise: a query "c ->" is answerable only when "c -> ..." is
+  among the K demonstrations (probability 1 - (1 - 1/N_KEYS)^K), by an induction-style lookup.
 
 DIR/train/icl_NNN.txt: episodes (each under a fresh training rule, 2..MAX_LINES lines),
 separated by blank lines, plus a minority of episodes of the built-in `copy` and `kv_recall`
 tasks in their own prompt format. DIR/heldout/ruleJ.yaml (+ _test.jsonl, _train.jsonl):
-multiple-choice tasks (the ten digits) for HELD-OUT rules that no training episode uses.
-Everything is a pure function of the seed.
+multiple-choice tasks (the ten digits) for HELD-OUT rules that no training episode uses,
+scored against the rule's true digit. Everything is a pure function of the seed.
 """
 
 from __future__ import annotations
@@ -35,27 +37,30 @@ N_KEYS = 6
 VALUES = tuple(string.digits)
 MAX_LINES = 24
 POOL = 64  # demonstrations per held-out task (keys drawn uniformly; K = 16 needs >= 16)
+NOISE = 0.4  # label rules: the share of demonstrations showing a wrong digit
 BUILTIN_SHARE = 0.2  # episodes of the built-in copy / kv_recall tasks
 
 Rule = tuple[tuple[str, str], ...]  # ((key, value), ...) sorted by key
 
 
-def random_rule(rng: random.Random) -> Rule:
+def random_rule(rng: random.Random, kind: str = "label") -> Rule:
+    """`map`: each key its own digit; `label`: one digit for all the rule's keys."""
     keys = sorted(rng.sample(string.ascii_lowercase, N_KEYS))
-    return tuple((k, rng.choice(VALUES)) for k in keys)
+    label = rng.choice(VALUES)
+    return tuple((k, rng.choice(VALUES) if kind == "map" else label) for k in keys)
 
 
-def heldout_rules(n: int, seed: int) -> list[Rule]:
+def heldout_rules(n: int, seed: int, kind: str = "label") -> list[Rule]:
     """The `n` evaluation rules of `seed` (their own random stream)."""
     rng = random.Random(f"icl/heldout/{seed}")
-    return [random_rule(rng) for _ in range(n)]
+    return [random_rule(rng, kind) for _ in range(n)]
 
 
-def training_rules(n: int, seed: int, exclude: list[Rule]) -> list[Rule]:
+def training_rules(n: int, seed: int, exclude: list[Rule], kind: str = "label") -> list[Rule]:
     """`n` training rules of `seed`; a rule equal to one in `exclude` is drawn again."""
     rng, banned, out = random.Random(f"icl/train/{seed}"), set(exclude), []
     while len(out) < n:
-        rule = random_rule(rng)
+        rule = random_rule(rng, kind)
         if rule not in banned:
             out.append(rule)
     return out
@@ -65,8 +70,18 @@ def line(key: str, value: str) -> str:
     return f"{key} -> {value}"
 
 
-def rule_episode(rule: Rule, rng: random.Random) -> str:
-    return "\n".join(line(*rng.choice(rule)) for _ in range(rng.randint(2, MAX_LINES)))
+def shown(value: str, rng: random.Random, noise: float) -> str:
+    """A demonstration's answer: the rule's `value`, or with probability `noise` another
+    digit (uniformly), so that one demonstration is weak evidence and many are strong."""
+    return rng.choice([v for v in VALUES if v != value]) if rng.random() < noise else value
+
+
+def rule_episode(rule: Rule, rng: random.Random, noise: float = 0.0) -> str:
+    lines = []
+    for _ in range(rng.randint(2, MAX_LINES)):
+        key, value = rng.choice(rule)
+        lines.append(line(key, shown(value, rng, noise)))
+    return "\n".join(lines)
 
 
 def builtin_episode(rng: random.Random) -> str:
@@ -76,19 +91,21 @@ def builtin_episode(rng: random.Random) -> str:
     return task.spec.separator.join(demo_text(task, make(rng)) for _ in range(4))
 
 
-def training_text(rules: list[Rule], rng: random.Random) -> str:
+def training_text(rules: list[Rule], rng: random.Random, noise: float) -> str:
     """One file: an episode per rule (or a built-in-task episode), blank-line separated."""
     return "\n\n".join(builtin_episode(rng) if rng.random() < BUILTIN_SHARE
-                       else rule_episode(rule, rng) for rule in rules) + "\n"
+                       else rule_episode(rule, rng, noise) for rule in rules) + "\n"
 
 
-def heldout_files(rule: Rule, name: str, n_test: int, rng: random.Random) -> dict[str, str]:
-    """{filename: text} of one held-out task: a YAML spec, its scored examples and its
-    demonstration pool. Pool rows list the choices in reverse order so that no pool row is
-    *equal* to a scored row (the prompt builder leaves a scored example's equal out of its
-    pool); the demonstration text is the same either way."""
+def heldout_files(rule: Rule, name: str, n_test: int, rng: random.Random,
+                  noise: float = 0.0) -> dict[str, str]:
+    """{filename: text} of one held-out task: a YAML spec, its scored examples (the rule's
+    true answers) and its demonstration pool (answers noisy as in training). Pool rows list
+    the choices in reverse order so that no pool row is *equal* to a scored row (the prompt
+    builder leaves a scored example's equal out of its pool); the demonstration text is the
+    same either way."""
     def row(key, reverse):
-        value = dict(rule)[key]
+        value = dict(rule)[key] if not reverse else shown(dict(rule)[key], rng, noise)
         choices = list(VALUES[::-1] if reverse else VALUES)
         return json.dumps({"context": f"{key} ->", "choices": choices,
                            "answer": choices.index(value)})
@@ -102,22 +119,24 @@ def heldout_files(rule: Rule, name: str, n_test: int, rng: random.Random) -> dic
 
 
 def write_corpus(out: str, episodes: int = 20000, files: int = 40, heldout: int = 3,
-                 n_test: int = 300, seed: int = 0) -> list[Path]:
+                 n_test: int = 300, seed: int = 0, kind: str = "label",
+                 noise: float = NOISE) -> list[Path]:
     """Writes DIR/train/*.txt and DIR/heldout/*; returns the held-out YAML paths."""
     root = Path(out)
     (root / "train").mkdir(parents=True, exist_ok=True)
     (root / "heldout").mkdir(parents=True, exist_ok=True)
-    held = heldout_rules(heldout, seed)
-    rules = training_rules(episodes, seed, held)
+    noise = noise if kind == "label" else 0.0
+    held = heldout_rules(heldout, seed, kind)
+    rules = training_rules(episodes, seed, held, kind)
     rng = random.Random(f"icl/text/{seed}")
     per = -(-episodes // files)
     for i in range(files):
         chunk = rules[i * per:(i + 1) * per]
         if chunk:
-            (root / "train" / f"icl_{i:03d}.txt").write_text(training_text(chunk, rng))
+            (root / "train" / f"icl_{i:03d}.txt").write_text(training_text(chunk, rng, noise))
     yamls = []
     for j, rule in enumerate(held):
-        for fname, text in heldout_files(rule, f"rule{j}", n_test, rng).items():
+        for fname, text in heldout_files(rule, f"rule{j}", n_test, rng, noise).items():
             (root / "heldout" / fname).write_text(text)
         yamls.append(root / "heldout" / f"rule{j}.yaml")
     return yamls
@@ -131,8 +150,13 @@ def main(argv=None) -> None:
     p.add_argument("--heldout", type=int, default=3, help="held-out rules (one task each)")
     p.add_argument("--test", type=int, default=300, help="scored examples per held-out task")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=("label", "map"), default="label",
+                   help="label: one digit per rule, noisy demonstrations; map: a digit per key")
+    p.add_argument("--noise", type=float, default=NOISE,
+                   help="label: the share of demonstrations showing a wrong digit")
     a = p.parse_args(argv)
-    for path in write_corpus(a.out, a.episodes, a.files, a.heldout, a.test, a.seed):
+    for path in write_corpus(a.out, a.episodes, a.files, a.heldout, a.test, a.seed, a.kind,
+                             a.noise):
         print(f"yaml:{path}")
 
 
