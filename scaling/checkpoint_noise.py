@@ -2,19 +2,22 @@
 line (docs/reliability.md row 8), so the tracebacks orbax and asyncio print for the same
 failure are dropped instead of reaching the user's terminal.
 
-Three channels carry them:
+Four channels carry them:
 - orbax logs the failed async save with a traceback (absl logging, level ERROR);
 - the background thread that ran the save can end on the exception (`threading.excepthook`);
 - after the save's event loop has closed, a coroutine or transport finalized later (often at
   interpreter exit) raises "Event loop is closed", which Python reports as "Exception
-  ignored in ..." with a traceback (`sys.unraisablehook`).
-The first is filtered always (records from orbax's files); the other two only once a failed
+  ignored in ..." with a traceback (`sys.unraisablehook`);
+- tensorstore's future callbacks call the closed loop's `call_soon_threadsafe` from C and
+  print the error with `PyErr_Print` (`sys.excepthook`), a bare "Traceback ...".
+The first is filtered always (records from orbax's files); the others only once a failed
 save has been reported in this process (`note_reported_failure`), and only for exceptions
 raised in orbax or asyncio code; anything else goes to the previous hook unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -45,6 +48,7 @@ def _from_save_machinery(exc: BaseException | None, obj=None) -> bool:
 def _install() -> None:
     logging.getLogger("absl").addFilter(_OrbaxErrorsReportedHere())
     previous_unraisable, previous_thread = sys.unraisablehook, threading.excepthook
+    previous_except = sys.excepthook
 
     def unraisable(info):
         if _reported.is_set() and _from_save_machinery(info.exc_value, info.object):
@@ -56,7 +60,12 @@ def _install() -> None:
             return
         previous_thread(args)
 
-    sys.unraisablehook, threading.excepthook = unraisable, thread
+    def printed(kind, value, tb):  # PyErr_Print from C: tensorstore's future callbacks
+        if _reported.is_set() and _from_save_machinery(value):
+            return
+        previous_except(kind, value, tb)
+
+    sys.unraisablehook, threading.excepthook, sys.excepthook = unraisable, thread, printed
 
 
 def note_reported_failure() -> None:
@@ -65,3 +74,16 @@ def note_reported_failure() -> None:
 
 
 _install()
+
+
+@contextlib.contextmanager
+def absl_warnings_held():
+    """Within: absl/orbax warnings (read-only mode notes, unread items) are not printed;
+    the absl logger's level is restored after, so later work logs as before."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)

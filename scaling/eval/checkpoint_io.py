@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 
 import jax
@@ -54,20 +53,21 @@ def restore_sharded(workdir: str, config: Config, mesh):
     """(parameters laid out on `mesh` as in training, their shardings, checkpoint metadata
     with its step) of the latest committed checkpoint."""
     from scaling.checkpoint import Checkpoints, checkpoint_dir
+    from scaling.checkpoint_noise import absl_warnings_held
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import sharded_abstract_state
 
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode as a warning
-    ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
-    step = ckpt.latest_step()
-    if step is None:
-        raise UserError(f"{workdir} has no committed checkpoint yet")
-    tx = make_optimizer(config.optim, config.train.steps)
-    target, shardings = sharded_abstract_state(config, tx, mesh)
-    params = ckpt.restore_params(step, target.params)
-    meta = {**ckpt.read_json(step, "meta"), "step": step}
-    ckpt.manager.close()
-    return params, shardings.params, meta
+    with absl_warnings_held():  # orbax notes read-only mode as a warning
+        ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
+        step = ckpt.latest_step()
+        if step is None:
+            raise UserError(f"{workdir} has no committed checkpoint yet")
+        tx = make_optimizer(config.optim, config.train.steps)
+        target, shardings = sharded_abstract_state(config, tx, mesh)
+        params = ckpt.restore_params(step, target.params)
+        meta = {**ckpt.read_json(step, "meta"), "step": step}
+        ckpt.manager.close()
+        return params, shardings.params, meta
 
 
 def run_tokenizer(config: Config, meta: dict, fields: tuple[str, ...] = ()):

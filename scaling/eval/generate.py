@@ -6,7 +6,6 @@ Letter legend: B batch, P prompt length, V vocab, K new tokens.
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import jax
 import jax.numpy as jnp
@@ -35,21 +34,23 @@ def load_run(workdir: str) -> tuple[Config, dict, dict]:
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "
                         f"decoder; generation and scoring need a family that has one (gpt)")
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode as a warning
-    ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
-    step = ckpt.latest_step()
-    if step is None:
-        raise UserError(f"{workdir} has no committed checkpoint yet")
-    devices = jax.devices()[:1]
-    config = resolve(config, devices)  # `auto` dtype/attention for the device it runs on
-    one = dataclasses.replace(config, mesh=MeshConfig(1, 1, 1))
-    mesh = sharding.make_mesh(one.mesh, devices)
-    tx = make_optimizer(one.optim, one.train.steps)
-    target, _ = sharded_abstract_state(one, tx, mesh)
-    params = ckpt.restore_params(step, target.params)
-    meta = {**ckpt.read_json(step, "meta"), "step": step}
-    ckpt.manager.close()
-    return config, params, meta
+    from scaling.checkpoint_noise import absl_warnings_held
+
+    with absl_warnings_held():  # orbax notes read-only mode as a warning
+        ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
+        step = ckpt.latest_step()
+        if step is None:
+            raise UserError(f"{workdir} has no committed checkpoint yet")
+        devices = jax.devices()[:1]
+        config = resolve(config, devices)  # `auto` dtype/attention for the device it runs on
+        one = dataclasses.replace(config, mesh=MeshConfig(1, 1, 1))
+        mesh = sharding.make_mesh(one.mesh, devices)
+        tx = make_optimizer(one.optim, one.train.steps)
+        target, _ = sharded_abstract_state(one, tx, mesh)
+        params = ckpt.restore_params(step, target.params)
+        meta = {**ckpt.read_json(step, "meta"), "step": step}
+        ckpt.manager.close()
+        return config, params, meta
 
 
 def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float,

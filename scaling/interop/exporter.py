@@ -72,21 +72,21 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
 
 def _restore(workdir: str, config, step: int | None):
     """The parameters of `step` (default: the latest) on this host's mesh."""
-    import logging
 
     from scaling.checkpoint import Checkpoints, checkpoint_dir
+    from scaling.checkpoint_noise import absl_warnings_held
     from scaling.interop.stream import param_targets
 
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax notes read-only mode
-    ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
-    steps = ckpt.all_steps()
-    if not steps:
-        raise UserError(f"{workdir} has no committed checkpoint")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise UserError(f"--step {step}: {workdir} has checkpoints at steps "
-                        f"{', '.join(map(str, steps))}")
-    _, targets = param_targets(config)
-    params = ckpt.restore_params(step, targets)
-    ckpt.manager.close()
-    return params, step
+    with absl_warnings_held():  # orbax notes read-only mode as a warning
+        ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
+        steps = ckpt.all_steps()
+        if not steps:
+            raise UserError(f"{workdir} has no committed checkpoint")
+        step = steps[-1] if step is None else step
+        if step not in steps:
+            raise UserError(f"--step {step}: {workdir} has checkpoints at steps "
+                            f"{', '.join(map(str, steps))}")
+        _, targets = param_targets(config)
+        params = ckpt.restore_params(step, targets)
+        ckpt.manager.close()
+        return params, step
