@@ -2,14 +2,16 @@
 line (docs/reliability.md row 8), so the tracebacks orbax and asyncio print for the same
 failure are dropped instead of reaching the user's terminal.
 
-Four channels carry them:
+Five channels carry them:
 - orbax logs the failed async save with a traceback (absl logging, level ERROR);
 - the background thread that ran the save can end on the exception (`threading.excepthook`);
 - after the save's event loop has closed, a coroutine or transport finalized later (often at
   interpreter exit) raises "Event loop is closed", which Python reports as "Exception
   ignored in ..." with a traceback (`sys.unraisablehook`);
 - tensorstore's future callbacks call the closed loop's `call_soon_threadsafe` from C and
-  print the error with `PyErr_Print` (`sys.excepthook`), a bare "Traceback ...".
+  print the error with `PyErr_Print` (`sys.excepthook`), a bare "Traceback ...";
+- asyncio logs the save's tasks that died with their loop ("Task exception was never
+  retrieved", logger `asyncio`).
 The first is filtered always (records from orbax's files); the others only once a failed
 save has been reported in this process (`note_reported_failure`), and only for exceptions
 raised in orbax or asyncio code; anything else goes to the previous hook unchanged.
@@ -45,8 +47,18 @@ def _from_save_machinery(exc: BaseException | None, obj=None) -> bool:
     return any("orbax" in f or "asyncio" in f or "tensorstore" in f for f in files)
 
 
+class _AsyncioNoiseAfterFailure(logging.Filter):
+    """asyncio logs "Task exception was never retrieved" (with a traceback) for the save's
+    tasks that died with the loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (_reported.is_set() and _from_save_machinery(exc))
+
+
 def _install() -> None:
     logging.getLogger("absl").addFilter(_OrbaxErrorsReportedHere())
+    logging.getLogger("asyncio").addFilter(_AsyncioNoiseAfterFailure())
     previous_unraisable, previous_thread = sys.unraisablehook, threading.excepthook
     previous_except = sys.excepthook
 
