@@ -121,6 +121,7 @@ class Checkpoints:
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data),
             config=ocp.args.JsonSave(config), meta=ocp.args.JsonSave(meta))
+        checkpoint_noise.save_started()  # its machinery's tracebacks wait for the outcome
         try:
             self.manager.save(step, args=args, force=True)
         except Exception as e:  # noqa: BLE001 - any failure to write is reported, not raised raw
@@ -143,6 +144,7 @@ class Checkpoints:
             self.manager.check_for_errors()
         except Exception as e:  # noqa: BLE001
             raise self._save_error(e) from None
+        checkpoint_noise.save_committed()
 
     def close(self) -> None:
         """Wait for the pending save, then release orbax's threads."""
