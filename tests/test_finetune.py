@@ -4,7 +4,11 @@ resume, evaluation with predictions, and the bad-input table (one line, exit 2).
 
 import dataclasses
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -14,6 +18,7 @@ import sklearn.metrics
 
 from scaling import sharding
 from scaling import task_metrics as M
+from scaling.checkpoint import checkpoint_dir, committed_steps
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
 from scaling.data.glue import glue_record, glue_splits
@@ -135,8 +140,9 @@ def _ft_config(objective, family, task_type, labels, choices, mesh):
 
 
 def _loss(config, n, params=None):
-    """(loss, task loss) of one batch on the first n devices; `params` (from a 1-device
-    call) are laid out on this mesh instead of initializing again."""
+    """(loss, task loss), the loss's gradient (NumPy leaves) and the params, for one batch
+    on the first n devices; `params` (from a 1-device call) are laid out on this mesh
+    instead of initializing again."""
     mesh = sharding.make_mesh(config.mesh, jax.devices()[:n])
     tx = make_optimizer(config.optim, 10)
     if params is None:
@@ -155,7 +161,8 @@ def _loss(config, n, params=None):
         return total / weight, metrics["task_loss"][0]
 
     b = jax.device_put(batch, sharding.batch_sharding(mesh, 1))
-    return [float(v) for v in jax.jit(fn)(params, b)], params
+    (loss, task), grads = jax.jit(jax.value_and_grad(fn, has_aux=True))(params, b)
+    return [float(loss), float(task)], [np.asarray(g) for g in jax.tree.leaves(grads)], params
 
 
 @pytest.mark.parametrize("case", [("gpt_classify", "gpt", "classification", 3, 0),
@@ -164,10 +171,13 @@ def test_finetune_loss_on_8_devices_equals_one(case):
     objective, family, task_type, labels, choices = case
     one = _ft_config(objective, family, task_type, labels, choices, MeshConfig(1, 1, 1))
     eight = dataclasses.replace(one, mesh=MeshConfig(2, 2, 2))
-    ref, params = _loss(one, 1)
-    got, params8 = _loss(eight, 8, params)
+    ref, ref_grads, params = _loss(one, 1)
+    got, grads, params8 = _loss(eight, 8, params)
     assert len(jax.tree.leaves(params8)[0].sharding.device_set) == 8
     np.testing.assert_allclose(got, ref, rtol=1e-5)
+    assert len(grads) == len(ref_grads)
+    for g, r in zip(grads, ref_grads, strict=True):  # every parameter's gradient, head included
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
 
 
 # --- end to end: backbone, fine-tune, stop/resume, eval, predictions ----------------------------
@@ -213,10 +223,44 @@ def _losses(workdir):
     return [(r["step"], r["loss"], r["task_loss"], r["lm_loss"]) for r in rows if "loss" in r]
 
 
-def test_finetune_resumes_exactly_and_scores(backbone, tmp_path, capsys):
+# Runs `scaling finetune ARGS` in this process, killed with SIGKILL (no handler, no cleanup)
+# while logging step 7: the step-3 checkpoint has committed (step 6's save waited for it) and
+# step 6's may still be in flight.
+KILLED_AT_STEP_7 = """
+import json, os, signal, sys
+from scaling import metrics
+from scaling.cli import main
+
+original = metrics.MetricsWriter._write_line
+
+def write(self, text):
+    if json.loads(text).get("step") == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, text)
+
+metrics.MetricsWriter._write_line = write
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _finetune_killed(backbone, workdir):
+    """The `_finetune` run in a subprocess (8 simulated devices, as this process), killed."""
+    sets = ["train.global_batch=8", "finetune.epochs=2", "optim.lr=1e-3",
+            "train.checkpoint_every=3", "train.eval_every=8"]
+    args = ["finetune", "--init_from", str(backbone / "gpt"), "--task", str(backbone / "task"),
+            "--workdir", str(workdir), "--quiet", *[x for s in sets for x in ("--set", s)]]
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    return subprocess.run([sys.executable, "-c", KILLED_AT_STEP_7, *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_finetune_killed_resumes_exactly_and_scores(backbone, tmp_path, capsys):
     _write_task(backbone / "task")
     assert _finetune(backbone, tmp_path / "full") == 0
-    assert _finetune(backbone, tmp_path / "cut", "--stop_at", "3") == 0
+    killed = _finetune_killed(backbone, tmp_path / "cut")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert 3 in committed_steps(checkpoint_dir(str(tmp_path / "cut")))
     assert _finetune(backbone, tmp_path / "cut") == 0
     full = _losses(tmp_path / "full")
     assert [s for s, *_ in full] == list(range(1, 9))  # 2 epochs of 32 / 8
