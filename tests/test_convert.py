@@ -208,7 +208,7 @@ def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
     from scaling.eval.generate import load_run
 
     name = "neo"
-    config, params, _ = load_run(hf[name]["run"])
+    config, params, _, _ = load_run(hf[name]["run"], one_device=True)
     prompt = _ids(4, (1, 6))
     new = 16  # past GPT-Neo's window of 5: the banded cache path is exercised
     decoder = family_of(config.model).decoder
@@ -228,7 +228,7 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     from scaling.eval.harness import pack_choice, score
 
     run, model = hf["gpt2"]["run"], hf["gpt2"]["model"]
-    config, params, _ = load_run(run)
+    config, params, _, _ = load_run(run, one_device=True)
     tok = run_tokenizer(run, config)
     assert tok.kind == "hf" and os.path.isfile(os.path.join(run, "tokenizer", "tokenizer.json"))
     assert tok.decode(tok.encode(TEXT)) == TEXT

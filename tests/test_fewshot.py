@@ -245,6 +245,26 @@ def test_batched_generation_of_different_lengths_equals_one_at_a_time(toy):
     assert np.asarray(batched).tolist() == alone
 
 
+def test_generation_on_8_devices_equals_one(toy):
+    """Parameters laid out on a (2, 2, 2) mesh as in training, rows split over its batch
+    axes: the same tokens as one device, greedy and sampled (top-k, top-p)."""
+    from scaling import sharding
+    from scaling.config import MeshConfig
+
+    params, _ = toy
+    mesh = sharding.make_mesh(MeshConfig(data=2, fsdp=2, tensor=2), jax.devices()[:8])
+    boxed = jax.eval_shape(lambda: gpt.GPT(MODEL).init(jax.random.key(0),
+                                                       jnp.zeros((1, 8), jnp.int32)))["params"]
+    sharded = jax.device_put(params, sharding.logical_shardings(boxed, mesh))
+    prompts = [[256, 5, 9, 12], [256, 40], [256, *range(60, 79)], [256, 7, 7]]
+    for sampling in ({}, {"temperature": 0.8, "top_k": 40, "top_p": 0.9}):
+        one, _ = generate_batch(MODEL, params, ByteTokenizer(), prompts, new_tokens=6,
+                                batch=4, seed=3, **sampling)
+        eight, _ = generate_batch(MODEL, sharded, ByteTokenizer(), prompts, new_tokens=6,
+                                  batch=4, seed=3, mesh=mesh, **sampling)
+        assert eight == one, sampling
+
+
 def test_yaml_task_and_bad_task_files(tmp_path):
     rows = [{"context": f"Q{i}?", "answers": [f"a{i}"]} for i in range(3)]
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -113,7 +113,7 @@ def _generate(model, params, tok, task, prompts, scorer):
 
     ids = [[tok.bos_id, *tok.encode(p.text)] for p in prompts]
     texts, _ = generate_batch(model, params, tok, ids, new_tokens=task.spec.max_new_tokens,
-                              stop=task.spec.stop)
+                              stop=task.spec.stop, mesh=scorer.mesh)
     answers = [t.strip() for t in texts]
     return ({"exact_match": [metrics.exact_match(a, ex.choices)
                              for a, ex in zip(answers, task.examples, strict=True)],

@@ -5,6 +5,7 @@ Letter legend: B batch, P prompt length, V vocab, K new tokens.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import jax
@@ -18,39 +19,28 @@ from scaling.models.decoding import generate, init_cache, sample  # noqa: F401
 from scaling.platform import resolve
 
 
-def load_run(workdir: str) -> tuple[Config, dict, dict]:
-    """(config, parameters, metadata) of the latest committed checkpoint of a run
-    directory, the parameters restored onto one device; the config comes back resolved for
-    that device's platform (scaling/platform.py)."""
+def load_run(workdir: str, one_device: bool = False) -> tuple[Config, dict, dict, object]:
+    """(config, parameters, metadata, mesh) of the latest committed checkpoint of a run
+    directory: the parameters laid out as in training on the run's own mesh when it fits
+    this host (scaling/eval/checkpoint_io.inference_mesh), or on one device; the config
+    comes back with that mesh, resolved for its platform (scaling/platform.py)."""
     from scaling import sharding
-    from scaling.checkpoint import Checkpoints, checkpoint_dir
     from scaling.config import MeshConfig
-    from scaling.eval.checkpoint_io import read_config
-    from scaling.train.optimizer import make_optimizer
-    from scaling.train.state import sharded_abstract_state
+    from scaling.eval.checkpoint_io import inference_mesh, read_config, restore_sharded
 
     config = read_config(workdir)
     family = family_of(config.model)
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "
                         f"decoder; generation and scoring need a family that has one (gpt)")
-    from scaling.checkpoint_noise import absl_warnings_held
-
-    with absl_warnings_held():  # orbax notes read-only mode as a warning
-        ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
-        step = ckpt.latest_step()
-        if step is None:
-            raise UserError(f"{workdir} has no committed checkpoint yet")
+    if one_device:
         devices = jax.devices()[:1]
-        config = resolve(config, devices)  # `auto` dtype/attention for the device it runs on
-        one = dataclasses.replace(config, mesh=MeshConfig(1, 1, 1))
-        mesh = sharding.make_mesh(one.mesh, devices)
-        tx = make_optimizer(one.optim, one.train.steps)
-        target, _ = sharded_abstract_state(one, tx, mesh)
-        params = ckpt.restore_params(step, target.params)
-        meta = {**ckpt.read_json(step, "meta"), "step": step}
-        ckpt.manager.close()
-        return config, params, meta
+        config = resolve(dataclasses.replace(config, mesh=MeshConfig(1, 1, 1)), devices)
+        mesh = sharding.make_mesh(config.mesh, devices)
+    else:
+        config, mesh = inference_mesh(config)
+    params, _, meta = restore_sharded(workdir, config, mesh)
+    return config, params, meta, mesh
 
 
 def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float,
@@ -61,7 +51,7 @@ def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float
 
     if new_tokens < 1 or temperature < 0 or top_k < 0:
         raise UserError("--max-new-tokens must be >= 1, --temperature and --top-k >= 0")
-    config, params, meta = load_run(workdir)
+    config, params, meta, _ = load_run(workdir, one_device=True)  # one prompt: one device
     tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
     ids = [tokenizer.bos_id, *tokenizer.encode(prompt)]
     if len(ids) + new_tokens > config.model.max_len:
@@ -97,18 +87,30 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
         raise UserError(f"--prompts {path} is not UTF-8 text") from None
     if not prompts:
         raise UserError(f"--prompts {path} has no prompts (one a line)")
-    config, params, meta = load_run(workdir)
+    config, params, meta, mesh = load_run(workdir)  # many prompts: the run's mesh
     tokenizer = kept_tokenizer(workdir, config, meta)
     ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
     texts, stats = generate_batch(config.model, params, tokenizer, ids, new_tokens=new_tokens,
                                   temperature=temperature, top_k=top_k, top_p=top_p,
-                                  stop=tuple(stop), seed=seed, batch=batch)
+                                  stop=tuple(stop), seed=seed, batch=batch, mesh=mesh)
     for p, t in zip(prompts, texts, strict=True):
         print(json.dumps({"prompt": p, "text": t}), flush=True)
     cut = f"; {stats['truncated']} prompts cut from the left" if stats["truncated"] else ""
     print(f"{stats['tokens_per_sec']:.0f} tokens/s (compilation included){cut}",
           file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _traced_on(mesh):
+    """The model's sharding rules and `mesh` while tracing (nothing without a mesh)."""
+    from scaling import sharding
+
+    if mesh is None:
+        yield
+        return
+    with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        yield
 
 
 def cut_at_stop(text: str, stop) -> str:
@@ -119,14 +121,25 @@ def cut_at_stop(text: str, stop) -> str:
 
 def generate_batch(model, params, tokenizer, prompts: list[list[int]], *, new_tokens: int,
                    temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, stop=(),
-                   seed: int = 0, batch: int = 8) -> tuple[list[str], dict]:
+                   seed: int = 0, batch: int = 8, mesh=None) -> tuple[list[str], dict]:
     """Continuations of token-id prompts of any lengths, `batch` at a time, left-padded
     (decoding.generate keeps each row's own positions), each cut at end-of-document and at
     the first stop sequence. Returns (texts, {"tokens_per_sec", "truncated"}): prompts longer
-    than max_len - new_tokens lose their oldest tokens, and are counted."""
+    than max_len - new_tokens lose their oldest tokens, and are counted.
+
+    With a `mesh` (the parameters laid out on it, as in training) the rows are split over
+    its batch axes and the model's activations and cache follow its sharding rules; `batch`
+    rounds up to a multiple of the batch ways. Row b's tokens are those of the row alone on
+    one device (sampling draws the same numbers whatever the layout)."""
     import time
 
+    from scaling import sharding
     from scaling.eval.scoring import bucket
+
+    rows = (None, None)
+    if mesh is not None:
+        batch = -(-batch // sharding.batch_ways(mesh)) * sharding.batch_ways(mesh)
+        rows = (sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1))
 
     T = model.max_len
     if new_tokens < 1 or new_tokens >= T:
@@ -142,10 +155,11 @@ def generate_batch(model, params, tokenizer, prompts: list[list[int]], *, new_to
         ids, lengths = np.zeros((batch, P), np.int32), np.ones(batch, np.int32)
         for j, p in enumerate(chunk):
             ids[j, P - len(p):], lengths[j] = p, len(p)
-        out = np.asarray(generate(model, params, jnp.asarray(ids), jax.random.key(seed + i),
-                                  new_tokens=new_tokens, temperature=float(temperature),
-                                  top_k=int(top_k), top_p=float(top_p),
-                                  lengths=jnp.asarray(lengths)))
+        ids, lengths = jax.device_put(ids, rows[0]), jax.device_put(lengths, rows[1])
+        with _traced_on(mesh):
+            out = np.asarray(generate(model, params, ids, jax.random.key(seed + i),
+                                      new_tokens=new_tokens, temperature=float(temperature),
+                                      top_k=int(top_k), top_p=float(top_p), lengths=lengths))
         made += len(chunk) * new_tokens
         for row in out[:len(chunk)]:
             row = [int(t) for t in row]

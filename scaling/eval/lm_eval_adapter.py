@@ -58,7 +58,8 @@ def make_lm(model, params, tokenizer, scorer, batch: int = 8):
             out = [""] * len(requests)
             for (until, new), items in groups.items():
                 texts, _ = generate_batch(model, params, tokenizer, [ids for _, ids in items],
-                                          new_tokens=new, stop=until, batch=batch)
+                                          new_tokens=new, stop=until, batch=batch,
+                                          mesh=scorer.mesh)
                 for (i, _), text in zip(items, texts, strict=True):
                     out[i] = text
             return out
