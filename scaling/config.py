@@ -140,6 +140,12 @@ class TrainConfig:
     global_batch: int = 32  # sequences per optimizer step, over all devices
     seq_len: int = 0  # 0 = the model's max_len
     microbatches: int = 1  # gradient accumulation: global_batch is split into this many
+    # fsdp-sharded weights: "layer" gathers each layer's where it is used, forward and again
+    # in the backward (ZeRO-3 memory); "step" gathers all of them once a step and keeps them
+    # whole through the backward (half the collectives, the memory of data parallelism);
+    # "auto": step on CPU (simulated devices: each collective is a thread rendezvous), layer
+    # on accelerators (scaling/platform.py)
+    fsdp_gather: str = "auto"
     seed: int = 0
     log_every: int = 10
     eval_every: int = 100

@@ -140,6 +140,18 @@ def batch_shardings(fields, mesh: Mesh) -> dict:
     return {f.name: batch_sharding(mesh, f.rank) for f in fields}
 
 
+def whole_over_fsdp(shardings):
+    """The same tree of NamedShardings with the fsdp axis dropped from every spec: each fsdp
+    shard then holds whole weights (`train.fsdp_gather=step` gathers them so, once a step)."""
+    def drop(entry):
+        axes = entry if isinstance(entry, tuple) else (entry,)
+        kept = tuple(a for a in axes if a is not None and a != "fsdp")
+        return kept if len(kept) > 1 else (kept[0] if kept else None)
+
+    return jax.tree.map(
+        lambda s: NamedSharding(s.mesh, PartitionSpec(*(drop(e) for e in s.spec))), shardings)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 

@@ -35,6 +35,9 @@ MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo
 OPTIONS = ("data.nsp",)  # boolean switches only some objectives honour (Objective.options)
 
 
+FSDP_GATHER = ("auto", "layer", "step")  # train.fsdp_gather (scaling/train/step.py)
+
+
 def _choices() -> dict[str, tuple[str, ...]]:
     return {
         "model.family": family_names(),
@@ -46,6 +49,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "model.attention": ATTENTION,
         "data.tokenizer_type": TOKENIZER_TYPES,
         "optim.schedule": SCHEDULES,
+        "train.fsdp_gather": FSDP_GATHER,
     }
 
 

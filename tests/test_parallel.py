@@ -7,6 +7,7 @@ import functools
 import jax
 import numpy as np
 import pytest
+from jax.sharding import NamedSharding
 
 from scaling import sharding
 from scaling.bench import synthetic_batch
@@ -37,16 +38,20 @@ def batch(config):
     return b
 
 
-def loss_and_grads(config, layout):
+def loss_and_grads(config, layout, gather_once=False):
     mesh_cfg, n = LAYOUTS[layout]
     config = dataclasses.replace(config, mesh=mesh_cfg)
     mesh = sharding.make_mesh(mesh_cfg, jax.devices()[:n])
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))
+    gather = None  # train.fsdp_gather=layer; else =step: whole weights once a step
+    if gather_once:
+        gather = (shardings.params, sharding.whole_over_fsdp(shardings.params))
 
     def fn(params, b):
         with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
-            total, weight, _, grads = grads_and_loss(config, params, b, jax.random.key(1))
+            total, weight, _, grads = grads_and_loss(config, params, b, jax.random.key(1),
+                                                     gather)
         return total / weight, jax.tree.map(lambda g: g / weight, grads)
 
     b = jax.device_put(batch(config), sharding.batch_sharding(mesh, 1))
@@ -75,13 +80,33 @@ def test_layout_matches_single_device(layout):
                  grads, ref_grads)
 
 
-def test_gradient_accumulation_matches_full_batch():
-    ref_loss, ref_grads, _ = loss_and_grads(CONFIG, "data2_fsdp2_tensor2")
-    accum = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, microbatches=4))
-    loss, grads, _ = loss_and_grads(accum, "data2_fsdp2_tensor2")
+@pytest.mark.parametrize("layout", ["fsdp", "data2_fsdp2_tensor2", "replica2_fsdp2_tensor2"])
+def test_weights_gathered_once_a_step_match_single_device(layout):
+    """train.fsdp_gather=step (weights whole once a step): the same loss and gradients."""
+    ref_loss, ref_grads = single_device()
+    loss, grads, _ = loss_and_grads(CONFIG, layout, gather_once=True)
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                  grads, ref_grads)
+
+
+def test_whole_over_fsdp_drops_only_the_fsdp_axis():
+    mesh = sharding.make_mesh(MeshConfig(1, 2, 2, replica=2), jax.devices()[:8])
+    P = jax.sharding.PartitionSpec
+    tree = {"a": NamedSharding(mesh, P("fsdp", "tensor")), "b": NamedSharding(mesh, P()),
+            "c": NamedSharding(mesh, P(("replica", "fsdp"), None))}
+    got = sharding.whole_over_fsdp(tree)
+    assert [got[k].spec for k in "abc"] == [P(None, "tensor"), P(), P("replica", None)]
+
+
+def test_gradient_accumulation_matches_full_batch():
+    ref_loss, ref_grads, _ = loss_and_grads(CONFIG, "data2_fsdp2_tensor2")
+    accum = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, microbatches=4))
+    for gather_once in (False, True):
+        loss, grads, _ = loss_and_grads(accum, "data2_fsdp2_tensor2", gather_once)
+        assert loss == pytest.approx(ref_loss, rel=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                     grads, ref_grads)
 
 
 def test_train_step_compiles_once_and_learns():

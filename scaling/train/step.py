@@ -40,9 +40,23 @@ def _model_and_loss(config: Config, mode: str):
     return model, loss_fn
 
 
-def grads_and_loss(config: Config, params, batch: dict, key: jax.Array):
+def grads_and_loss(config: Config, params, batch: dict, key: jax.Array, gather=None):
     """Summed loss, summed weight, summed metric (numerator, denominator) pairs and summed
-    gradients over all microbatches."""
+    gradients over all microbatches.
+
+    `gather` (the params' shardings, the same without fsdp) gathers the fsdp-sharded weights
+    once for the whole step, forward and backward and every microbatch, and reduce-scatters
+    the gradients once (`train.fsdp_gather=step`); without it each layer's weights are
+    gathered where they are used, in the forward and again in the backward (ZeRO-3)."""
+    if gather is not None:
+        params = jax.lax.with_sharding_constraint(params, gather[1])
+    total, weight, metrics, grads = _accumulated(config, params, batch, key)
+    if gather is not None:
+        grads = jax.lax.with_sharding_constraint(grads, gather[0])
+    return total, weight, metrics, grads
+
+
+def _accumulated(config: Config, params, batch: dict, key: jax.Array):
     _, loss_fn = _model_and_loss(config, "train")
 
     def loss_sum(p, mb, k):
@@ -77,11 +91,12 @@ def ratios(metrics: dict) -> dict:
 
 
 def train_step(config: Config, tx: optax.GradientTransformation, state: TrainState,
-               batch: dict, base_key: jax.Array):
+               batch: dict, base_key: jax.Array, gather=None):
     """One optimizer step. A non-finite loss or gradient leaves params and optimizer state
-    unchanged and increments `skipped` (docs/reliability.md test 5)."""
+    unchanged and increments `skipped` (docs/reliability.md test 5). `gather`: see
+    grads_and_loss."""
     key = jax.random.fold_in(base_key, state.step)  # dropout depends only on (seed, step)
-    total, weight, extra, grads = grads_and_loss(config, state.params, batch, key)
+    total, weight, extra, grads = grads_and_loss(config, state.params, batch, key, gather)
     weight = jnp.maximum(weight, 1.0)
     loss = total / weight
     grads = jax.tree.map(lambda g: g / weight, grads)
@@ -119,10 +134,13 @@ def compile_steps(config: Config, tx, mesh, state_shardings):
     config = resolve(config, mesh.devices.flat)
     batch_sh = sharding.batch_shardings(batch_fields(config), mesh)
     rep = sharding.replicated(mesh)
+    gather = None
+    if config.train.fsdp_gather == "step" and mesh.shape["fsdp"] > 1:
+        gather = (state_shardings.params, sharding.whole_over_fsdp(state_shardings.params))
 
     def train_fn(state, batch, key):
         with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
-            return train_step(config, tx, state, batch, key)
+            return train_step(config, tx, state, batch, key, gather)
 
     def eval_fn(params, batch):
         with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
