@@ -111,3 +111,41 @@ def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str) -> list[st
     if len(curves) <= 12:
         ax.legend(fontsize=6)
     return _save(fig, out_dir, "learning_curves")
+
+
+def _band(samples: list, curve, grid, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pointwise percentile band of `curve(sample, grid)` over bootstrap samples."""
+    if len(samples) < 2:
+        return None
+    tail = 100 * (1 - level) / 2
+    values = np.array([curve(s, grid) for s in samples])
+    return tuple(np.nanpercentile(values, [tail, 100 - tail], axis=0))
+
+
+def plot_optimal_allocation(
+    iso: IsoflopFit | None, fit3: parametric.ParametricFit | None, out_dir: str,
+    c_range: tuple[float, float],
+) -> list[str]:  # fmt: skip
+    """N_opt against C from approach 2 (parabola minima and their line) and approach 3
+    (the parametric law's optimum), each with its bootstrap band: the comparison of a."""
+    fig, ax = _figure()
+    grid = np.geomspace(c_range[0] / 2, c_range[1] * 100, 200)
+    if iso is not None:
+        c = np.array([p.budget for p in iso.profiles])
+        ax.plot(c, [p.n_opt for p in iso.profiles], "ks", ms=6, label="IsoFLOP minima")
+        ax.plot(grid, iso.k_n * grid**iso.a, "k-", label=f"approach 2: a = {iso.a:.3f}")
+        band = _band(iso.samples, lambda s, g: s["k_n"] * g ** s["a"], grid, iso.level)
+        if band is not None:
+            ax.fill_between(grid, *band, color="k", alpha=0.12, lw=0)
+    if fit3 is not None:
+        ax.plot(grid, parametric.compute_optimal(fit3.values(), grid)["N_opt"], "r--",
+                label=f"approach 3: a = {fit3.a:.3f}")  # fmt: skip
+        band = _band(fit3.samples, lambda s, g: parametric.compute_optimal(
+            [s[k] for k in parametric.PARAMS], g)["N_opt"], grid, fit3.level)  # fmt: skip
+        if band is not None:
+            ax.fill_between(grid, *band, color="r", alpha=0.12, lw=0)
+    ax.axvspan(*c_range, color="b", alpha=0.06, label="compute of the runs")
+    ax.set(xscale="log", yscale="log", xlabel=LABELS["C"], ylabel="compute-optimal N",
+           title="N_opt ∝ C^a (bands: bootstrap intervals)")  # fmt: skip
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "optimal_allocation")
