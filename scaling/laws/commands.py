@@ -138,8 +138,8 @@ def default_budgets(compute) -> tuple[float, ...]:
     """Every power of ten from the smallest run's compute to 100x the largest's."""
     import math
 
-    lo = math.ceil(math.log10(min(compute)) - 1e-9)
-    hi = math.ceil(math.log10(max(compute)) - 1e-9) + 2
+    lo = math.ceil(math.log10(min(compute)) - 0.05)  # runs a hair over a decade start there
+    hi = math.ceil(math.log10(max(compute)) - 0.05) + 2
     return tuple(10.0**k for k in range(lo, hi + 1))
 
 
@@ -173,7 +173,7 @@ def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
         law = outcome.power_laws.get(variable)
         paths += plots.plot_loss_vs(table, variable, law, args.out, outcome.parametric)
     if outcome.isoflop is not None:
-        paths += plots.plot_isoflops(table, outcome.isoflop, args.out)
+        paths += plots.plot_isoflops(table, outcome.isoflop, args.out, outcome.parametric)
     if outcome.isoflop is not None or outcome.parametric is not None:
         c_range = (float(table.c.min()), float(table.c.max()))
         paths += plots.plot_optimal_allocation(outcome.isoflop, outcome.parametric, args.out,

@@ -76,8 +76,10 @@ def plot_loss_vs(
     return _save(fig, out_dir, f"loss_vs_{variable}")
 
 
-def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str) -> list[str]:
-    """Each IsoFLOP profile's runs, its parabola in log N and the minimum (approach 2)."""
+def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
+                  fit3: parametric.ParametricFit | None = None) -> list[str]:  # fmt: skip
+    """Each IsoFLOP profile's runs, its parabola in log N and the minimum (approach 2); with
+    `fit3`, approach 3's L(N, C/6N) along the same budget, dashed."""
     fig, ax = _figure()
     colours = matplotlib.colormaps["plasma"](np.linspace(0, 0.85, len(fit.profiles)))
     for prof, colour in zip(fit.profiles, colours, strict=True):
@@ -86,6 +88,12 @@ def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str) -> list[str]:
         grid = np.geomspace(n.min(), n.max(), 100)
         ax.plot(grid, np.polyval(prof.coef, np.log(grid)), color=colour, lw=1)
         ax.plot(prof.n_opt, prof.loss_opt, "k*", ms=9)
+        if fit3 is not None:
+            d = prof.budget / (6 * grid)
+            ax.plot(grid, parametric.predict_loss(fit3.values(), grid, d), color=colour,
+                    lw=1, ls="--")  # fmt: skip
+    if fit3 is not None:
+        ax.plot([], [], "k--", lw=1, label="approach 3 L(N, C/6N)")
     ax.set(xscale="log", xlabel=LABELS["N"], ylabel="loss",
            title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f}")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)
@@ -108,8 +116,8 @@ def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str) -> list[st
             ax.plot(*zip(*evals, strict=True), "o", color=colour, ms=3)
     ax.set(xscale="log", yscale="log", xlabel=key, ylabel="loss (o: eval)")
     _plain_loss_axis(ax)
-    if len(curves) <= 12:
-        ax.legend(fontsize=6)
+    if len(curves) <= 16:
+        ax.legend(fontsize=5, ncol=2 if len(curves) > 8 else 1)
     return _save(fig, out_dir, "learning_curves")
 
 

@@ -106,8 +106,9 @@ def _limits(summary: dict) -> list[str]:
                      "edge of its sizes pulls it most.")  # fmt: skip
     a3 = summary["approach3"]
     if "error" not in a3 and a3.get("n_points", 0) < 50:
-        lines.append(f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A, B trade "
-                     "off against each other (wide intervals on them) even where a is pinned.")
+        lines.append(f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
+                     "trade off against one another, so read their intervals before their "
+                     "point values.")
     return lines + [""]
 
 
