@@ -165,6 +165,25 @@ def _settings(args: argparse.Namespace, table) -> fit.FitSettings:  # noqa: F821
     )
 
 
+def _run_scales(path: str) -> tuple[dict[str, float], dict[str, float]]:
+    """From a sweep's table: each run's FLOPs per step (6 N D / steps) and IsoFLOP budget,
+    keyed by run name; empty where the table lacks the columns."""
+    from scaling.laws import results
+
+    flops, groups = {}, {}
+    for _, row in results.read_rows(path):
+        try:
+            name = str(row["name"])
+            flops[name] = 6 * float(row["N"]) * float(row["D"]) / float(row["steps"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        try:
+            groups[name] = float(row["budget"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return flops, groups
+
+
 def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
     from scaling.laws import plots, results
 
@@ -182,7 +201,8 @@ def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
         runs = results.find_runs(args.runs)
         curves = {name: results.load_metrics(path) for name, path in runs.items()}
         if curves:
-            paths += plots.plot_learning_curves(curves, args.out)
+            flops, groups = _run_scales(args.results)
+            paths += plots.plot_learning_curves(curves, args.out, flops, groups)
     return [os.path.basename(p) for p in paths if p.endswith(".png")]
 
 

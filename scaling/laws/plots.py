@@ -100,24 +100,56 @@ def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
     return _save(fig, out_dir, "isoflops")
 
 
-def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str) -> list[str]:
-    """Training loss (lines) and eval loss (markers) of every run against tokens seen
-    (steps when a run does not log tokens)."""
+def _smooth(y: np.ndarray, width: int = 5) -> np.ndarray:
+    """Trailing moving average over `width` logged points (the first points average fewer)."""
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    i = np.arange(1, len(y) + 1)
+    k = np.minimum(i, width)
+    return (c[i] - c[i - k]) / k
+
+
+def plot_learning_curves(curves: dict[str, list[dict]], out_dir: str,
+                         flops_per_step: dict[str, float] | None = None,
+                         groups: dict[str, float] | None = None) -> list[str]:  # fmt: skip
+    """Training loss (lines, a 5-point moving average) and eval loss (markers) of every run.
+    x: training compute (FLOP) when `flops_per_step` covers every run (a sweep's table gives
+    6 N x tokens per step), else tokens when every run logs them, else steps. `groups`
+    (e.g. each run's IsoFLOP budget) colours runs by group instead of by name."""
     fig, ax = _figure()
-    use_tokens = all(any("tokens" in r for r in rows) for rows in curves.values())
-    key = "tokens" if use_tokens else "step"
-    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(1, len(curves))))
-    for (name, rows), colour in zip(sorted(curves.items()), colours, strict=False):
-        train = [(r[key], r["loss"]) for r in rows if key in r and "loss" in r]
-        evals = [(r[key], r["eval_loss"]) for r in rows if key in r and "eval_loss" in r]
+    if flops_per_step and all(name in flops_per_step for name in curves):
+        key, xlabel, scale = "step", LABELS["C"], flops_per_step
+    else:
+        use_tokens = all(any("tokens" in r for r in rows) for rows in curves.values())
+        key = xlabel = "tokens" if use_tokens else "step"
+        scale = dict.fromkeys(curves, 1.0)
+    if groups and all(name in groups for name in curves):
+        keys = sorted(set(groups.values()))
+        cmap = matplotlib.colormaps["plasma"](np.linspace(0, 0.85, len(keys)))
+        colour_of = {name: cmap[keys.index(groups[name])] for name in curves}
+        label_of = {name: f"C={groups[name]:.2g}" for name in curves}
+    else:
+        cmap = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(1, len(curves))))
+        colour_of = dict(zip(sorted(curves), cmap, strict=False))
+        label_of = {name: name for name in curves}
+    shown = set()
+    order = sorted(curves, key=lambda n: (groups.get(n, 0.0) if groups else 0.0, n))
+    for name in order:
+        rows = curves[name]
+        train = [(r[key] * scale[name], r["loss"]) for r in rows if key in r and "loss" in r]
+        evals = [(r[key] * scale[name], r["eval_loss"]) for r in rows
+                 if key in r and "eval_loss" in r]  # fmt: skip
+        label = label_of[name] if label_of[name] not in shown else None
+        shown.add(label_of[name])
         if train:
-            ax.plot(*zip(*train, strict=True), color=colour, lw=1, label=name)
+            x, y = (np.array(v) for v in zip(*train, strict=True))
+            ax.plot(x, _smooth(y), color=colour_of[name], lw=1, alpha=0.8, label=label)
         if evals:
-            ax.plot(*zip(*evals, strict=True), "o", color=colour, ms=3)
-    ax.set(xscale="log", yscale="log", xlabel=key, ylabel="loss (o: eval)")
+            ax.plot(*zip(*evals, strict=True), "o", color=colour_of[name], ms=3)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel,
+           ylabel="loss (lines: train, smoothed; o: eval)")  # fmt: skip
     _plain_loss_axis(ax)
-    if len(curves) <= 16:
-        ax.legend(fontsize=5, ncol=2 if len(curves) > 8 else 1)
+    if len(shown) <= 16:
+        ax.legend(fontsize=5 if len(shown) > 8 else 7, ncol=2 if len(shown) > 8 else 1)
     return _save(fig, out_dir, "learning_curves")
 
 

@@ -111,8 +111,8 @@ def plot(grid: list[dict], best: list[dict], out_dir: str) -> list[str]:
         ax.set(xscale="log", xlabel="peak learning rate", title=titles.get(variant, variant))
         ax.grid(True, alpha=0.3)
         _plain_loss_axis(ax)
-        ax.set_ylim(top=top + 0.05)
         ax.legend(fontsize=8)
+    axes[0].set_ylim(min(finite) - 0.05, top + 0.05)  # shared by every panel
     axes[0].set_ylabel("validation loss (nats/token)")
     return _save(fig, out_dir, "lr_transfer")
 
