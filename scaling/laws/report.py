@@ -115,7 +115,12 @@ def _limits(summary: dict) -> list[str]:
 def _approach2_tables(section: dict, level: float) -> list[str]:
     if "error" in section:
         return []
-    lines = ["| budget C (FLOP) | runs | N_opt (parabola minimum) | D_opt | D/N | loss |",
+    lines = []
+    if "bootstrap_fits" in section:
+        lines += [f"{section['bootstrap_fits']} bootstrap resamples gave a fit (resampling runs "
+                  "within each budget; a resample whose parabola lost its interior minimum "
+                  "has no N_opt and is left out).", ""]  # fmt: skip
+    lines += ["| budget C (FLOP) | runs | N_opt (parabola minimum) | D_opt | D/N | loss |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {_num(p['C'])} | {p['runs']} | {_num(p['N_opt'])} | {_num(p['D_opt'])} | "
               f"{p['D_opt'] / p['N_opt']:.1f} | {p['loss_opt']:.4f} |"
@@ -154,7 +159,9 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     lines += _predictions(a3, level)
     lines += _section("Approach 2: IsoFLOP profiles", summary["approach2"], level)
     lines += _approach2_tables(summary["approach2"], level)
-    for variable, section in summary["power_laws"].items():
+    laws = summary["power_laws"]  # N, D, C in that order (fit.json stores keys sorted)
+    order = {"N": 0, "D": 1, "C": 2}
+    for variable, section in sorted(laws.items(), key=lambda kv: order.get(kv[0], 3)):
         note = ["Fitted on the loss frontier (runs beating every run of smaller "
                 f"{variable}).", ""]  # fmt: skip
         lines += _section(f"L({variable})", section, level, note)
