@@ -1,5 +1,6 @@
 """Learning-rate transfer analysis: the best rate per (variant, width) from a sweep table."""
 
+import json
 import math
 
 import numpy as np
@@ -33,6 +34,14 @@ def test_optima_and_shift_per_variant(tmp_path):
     shift = transfer.shifts(best)
     assert shift["mup"] == pytest.approx(0.0, abs=1e-9)
     assert shift["sp"] == pytest.approx(-2.0, abs=1e-9)  # 1e-2 -> 2.5e-3
+    summary = transfer.write(str(path), str(tmp_path / "out"))
+    assert summary["log2_shift_widest_over_narrowest"] == pytest.approx(shift)
+    assert (tmp_path / "out" / "lr_transfer.png").stat().st_size > 0
+    assert len(json.loads((tmp_path / "out" / "transfer.json").read_text())["runs"]) == 20
+    one_rate = tmp_path / "one_rate.csv"
+    one_rate.write_text("name,variant,d_model,lr,best_eval_loss\na,,64,0.005,3.5\n")
+    with pytest.raises(UserError, match="needs 3\\+ rates per width"):
+        transfer.optima(transfer.load_grid(str(one_rate)))
     (tmp_path / "bad.csv").write_text("name,lr,best_eval_loss\na,1,2\n")
     with pytest.raises(UserError, match="no column 'variant'"):
         transfer.load_grid(str(tmp_path / "bad.csv"))

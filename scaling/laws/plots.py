@@ -6,6 +6,7 @@ global state or needs a display. SVG output is made reproducible (fixed hash sal
 
 from __future__ import annotations
 
+import math
 import os
 
 import matplotlib
@@ -189,3 +190,32 @@ def plot_optimal_allocation(
            title="N_opt ∝ C^a (bands: bootstrap intervals)")  # fmt: skip
     ax.legend(fontsize=8)
     return _save(fig, out_dir, "optimal_allocation")
+
+
+def plot_lr_transfer(grid: list[dict], best: list[dict], out_dir: str) -> list[str]:
+    """Learning-rate transfer (scaling/laws/transfer.py): one panel per variant, loss against
+    peak lr with a line per width and a dashed line at each width's best rate."""
+    variants = list(dict.fromkeys(r["variant"] for r in grid))
+    widths = sorted({r["d_model"] for r in grid})
+    fig = Figure(figsize=(4.2 * len(variants), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(variants), sharey=True, squeeze=False)[0]
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, len(widths)))
+    finite = [r["loss"] for r in grid if math.isfinite(r["loss"])]
+    top = min(max(finite), min(finite) + 1.5)  # diverged runs drawn at the top edge
+    titles = {"mup": "μP (base width 64)", "sp": "standard parameterization"}
+    for ax, variant in zip(axes, variants, strict=True):
+        for width, colour in zip(widths, colours, strict=True):
+            rows = sorted((r for r in grid if r["variant"] == variant and r["d_model"] == width),
+                          key=lambda r: r["lr"])  # fmt: skip
+            lrs = [r["lr"] for r in rows]
+            losses = [min(r["loss"], top) if math.isfinite(r["loss"]) else top for r in rows]
+            ax.plot(lrs, losses, "o-", color=colour, ms=4, label=f"d_model = {width}")
+            b = next(b for b in best if b["variant"] == variant and b["d_model"] == width)
+            ax.axvline(b["best_lr"], color=colour, ls="--", lw=1)
+        ax.set(xscale="log", xlabel="peak learning rate", title=titles.get(variant, variant))
+        ax.grid(True, alpha=0.3)
+        _plain_loss_axis(ax)
+        ax.legend(fontsize=8)
+    axes[0].set_ylim(min(finite) - 0.05, top + 0.05)  # shared by every panel
+    axes[0].set_ylabel("validation loss (nats/token)")
+    return _save(fig, out_dir, "lr_transfer")

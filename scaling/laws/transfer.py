@@ -62,11 +62,19 @@ def best_lr(lrs, losses) -> tuple[float, bool]:
 
 
 def optima(grid: list[dict]) -> list[dict]:
-    """Per (variant, width): the best rate and the loss there."""
+    """Per (variant, width): the best rate and the loss there. Each (variant, width) needs
+    3+ distinct rates, each run once (one token budget), or the table is not an LR sweep."""
     out = []
     for variant in dict.fromkeys(r["variant"] for r in grid):
         for width in sorted({r["d_model"] for r in grid if r["variant"] == variant}):
             rows = [r for r in grid if r["variant"] == variant and r["d_model"] == width]
+            lrs = [r["lr"] for r in rows]
+            if len(set(lrs)) < 3 or len(set(lrs)) != len(lrs):
+                raise ResultsError(
+                    f"{variant} d_model={width}: {len(lrs)} runs at {len(set(lrs))} distinct "
+                    "learning rates; a transfer analysis needs 3+ rates per width, each run "
+                    "once (the results of a sweep with lrs: [...] and one token budget)")
+
             lr, interior = best_lr([r["lr"] for r in rows], [r["loss"] for r in rows])
             losses = [r["loss"] for r in rows if math.isfinite(r["loss"])]
             out.append({"variant": variant, "d_model": width, "best_lr": lr,
@@ -84,39 +92,6 @@ def shifts(best: list[dict]) -> dict:
     return out
 
 
-def plot(grid: list[dict], best: list[dict], out_dir: str) -> list[str]:
-    """One panel per variant: loss against peak lr, a line per width, optima starred."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    from scaling.laws.plots import _plain_loss_axis, _save
-
-    variants = list(dict.fromkeys(r["variant"] for r in grid))
-    widths = sorted({r["d_model"] for r in grid})
-    fig = Figure(figsize=(4.2 * len(variants), 3.8), layout="constrained")
-    axes = fig.subplots(1, len(variants), sharey=True, squeeze=False)[0]
-    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, len(widths)))
-    finite = [r["loss"] for r in grid if math.isfinite(r["loss"])]
-    top = min(max(finite), min(finite) + 1.5)  # diverged runs drawn at the top edge
-    titles = {"mup": "μP (base width 64)", "sp": "standard parameterization"}
-    for ax, variant in zip(axes, variants, strict=True):
-        for width, colour in zip(widths, colours, strict=True):
-            rows = sorted((r for r in grid if r["variant"] == variant and r["d_model"] == width),
-                          key=lambda r: r["lr"])  # fmt: skip
-            lrs = [r["lr"] for r in rows]
-            losses = [min(r["loss"], top) if math.isfinite(r["loss"]) else top for r in rows]
-            ax.plot(lrs, losses, "o-", color=colour, ms=4, label=f"d_model = {width}")
-            b = next(b for b in best if b["variant"] == variant and b["d_model"] == width)
-            ax.axvline(b["best_lr"], color=colour, ls="--", lw=1)
-        ax.set(xscale="log", xlabel="peak learning rate", title=titles.get(variant, variant))
-        ax.grid(True, alpha=0.3)
-        _plain_loss_axis(ax)
-        ax.legend(fontsize=8)
-    axes[0].set_ylim(min(finite) - 0.05, top + 0.05)  # shared by every panel
-    axes[0].set_ylabel("validation loss (nats/token)")
-    return _save(fig, out_dir, "lr_transfer")
-
-
 def write(results_path: str, out_dir: str, loss_col: str = "best_eval_loss") -> dict:
     """transfer.json and the figure for the sweep results at `results_path`."""
     grid = load_grid(results_path, loss_col)
@@ -124,7 +99,9 @@ def write(results_path: str, out_dir: str, loss_col: str = "best_eval_loss") -> 
     summary = {"source": results_path, "loss": loss_col, "runs": grid, "optima": best,
                "log2_shift_widest_over_narrowest": shifts(best)}  # fmt: skip
     os.makedirs(out_dir, exist_ok=True)
-    plot(grid, best, out_dir)
+    from scaling.laws.plots import plot_lr_transfer  # lazy: matplotlib
+
+    plot_lr_transfer(grid, best, out_dir)
     with open(os.path.join(out_dir, "transfer.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(_finite(summary), indent=2, sort_keys=True, allow_nan=False) + "\n")
     return summary
