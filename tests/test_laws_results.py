@@ -114,7 +114,8 @@ def test_fit_command_writes_fit_json_report_and_figures(tmp_path, capsys):
     assert len(summary["approach2"]["profiles"]) == 3
     report = (out / "report.md").read_text()
     assert "Approach 3" in report and "1.000e+20" in report
-    for name in ("loss_vs_N", "loss_vs_D", "loss_vs_C", "isoflops", "learning_curves"):
+    for name in ("loss_vs_N", "loss_vs_D", "loss_vs_C", "isoflops", "learning_curves",
+                 "optimal_allocation"):
         assert (out / f"{name}.png").stat().st_size > 0
         assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")
     assert "approach 3: E=" in capsys.readouterr().out
@@ -128,3 +129,46 @@ def test_fit_command_rejects_bad_flags(tmp_path):
         commands.fit_command(_parse(["--results", path, "--out", "o", "--bootstrap", "-1"]))
     with pytest.raises(UserError, match="no column 'params'.*--n-col"):
         commands.fit_command(_parse(["--results", path, "--out", "o", "--n-col", "params"]))
+
+
+def _sweep_table(tmp_path):
+    """A `scaling sweep` results.csv (its columns, drifting C, a budget column) from
+    L = 1.7 + 400/N^0.34 + 400/D^0.28, with a run directory per row beside it."""
+    header = ("name,N,N_non_emb,D,C,budget,d_model,n_layers,lr,mup_base_width,variant,"
+              "final_eval_loss,best_eval_loss,wall_time,steps,run_dir")  # fmt: skip
+    lines = [header]
+    for c in (1e17, 1e18, 1e19):
+        for i, n in enumerate(np.geomspace(c**0.5 / 100, c**0.5 / 3, 5)):
+            d = round(c / (6 * n), -3)  # whole steps: C drifts from the budget
+            loss = 1.7 + 400 / n**0.34 + 400 / d**0.28
+            name = f"s{i}-C{c:.0e}"
+            lines.append(f"{name},{n:.0f},{n / 2:.0f},{d},{6 * n * d},{c},64,2,0.003,64,,"
+                         f"{loss + 0.01},{loss},12.5,100,{tmp_path / name}")  # fmt: skip
+            os.makedirs(tmp_path / name)
+            (tmp_path / name / "metrics.jsonl").write_text(
+                json.dumps({"step": 10, "tokens": 1e4, "loss": 5.0}) + "\n")
+    return _write(tmp_path, "results.csv", "\n".join(lines) + "\n")
+
+
+def test_fit_defaults_read_a_sweep_table_without_column_flags(tmp_path, capsys):
+    path = _sweep_table(tmp_path)
+    args = _parse(["--results", path, "--out", str(tmp_path / "fit"), "--bootstrap", "2",
+                   "--starts", "4", "--no-plots"])  # fmt: skip
+    assert commands.fit_command(args) == 0
+    assert (args.loss_col, args.budget_col, args.runs) == ("best_eval_loss", "budget",
+                                                            str(tmp_path))  # fmt: skip
+    summary = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert [p["C"] for p in summary["approach3"]["predictions"]] == [1e17, 1e18, 1e19, 1e20,
+                                                                     1e21]  # fmt: skip
+    assert len(summary["approach2"]["profiles"]) == 3
+    assert summary["comparison"]["a_approach2"] == summary["approach2"]["params"]["a"]
+    assert summary["data"]["budgets"] == [1e17, 1e18, 1e19]
+    report = (tmp_path / "fit" / "report.md").read_text()
+    for heading in ("## Summary", "## Limits of the data", "N_opt ∝ C^a",
+                    "Compute-optimal allocation (approach 2)"):
+        assert heading in report, heading
+    assert commands.default_budgets([3e11, 4e12]) == (1e12, 1e13, 1e14, 1e15)
+    # A table without any loss column names the flag.
+    bad = _write(tmp_path, "bad.csv", "N,D,score\n1,2,3\n")
+    with pytest.raises(UserError, match="no loss column.*--loss-col"):
+        commands.fit_command(_parse(["--results", bad, "--out", str(tmp_path / "o")]))

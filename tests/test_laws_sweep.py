@@ -105,3 +105,57 @@ def test_run_sweep_skips_finished_runs_and_gathers_table(tmp_path):
     assert row["C"] == pytest.approx(6 * row["N"] * row["D"])
     table = results.load_results(str(tmp_path / "results.csv"), loss_col="best_eval_loss")
     assert len(table) == 4
+
+
+def test_lr_grid_and_variants_multiply_runs_in_order():
+    spec = _spec(tokens=[1e5], lrs=[1e-3, 1e-2],
+                 variants={"mup": {"model.mup_base_width": 64}, "sp": {}})  # fmt: skip
+    runs = sweep.expand(spec)
+    assert [r.name for r in runs] == [
+        f"{v}-L{n}-d{d}-lr{lr}-D1e+05"
+        for v in ("mup", "sp") for n, d in ((2, 64), (4, 128)) for lr in ("0.001", "0.01")
+    ]  # fmt: skip
+    assert [r.config.optim.lr for r in runs[:2]] == [1e-3, 1e-2]
+    assert {r.config.model.mup_base_width for r in runs[:4]} == {64}
+    assert {r.config.model.mup_base_width for r in runs[4:]} == {0}
+    assert [r.variant for r in runs] == ["mup"] * 4 + ["sp"] * 4
+
+
+def test_budgets_with_their_own_widths():
+    runs = sweep.expand(_spec(budgets={1e12: [64], "2e12": [64, 128]}))
+    assert [(r.config.model.d_model, r.budget) for r in runs] == [(64, 1e12), (64, 2e12),
+                                                                  (128, 2e12)]  # fmt: skip
+    with pytest.raises(UserError, match="d_model=96, which no model shape has"):
+        sweep.expand(_spec(budgets={1e12: [64, 96]}))
+    with pytest.raises(UserError, match="budget: \\[d_model"):
+        sweep.expand(_spec(budgets={1e12: "wide"}))
+
+
+def _gpt_total_params(d: int, n_layers: int, vocab: int = 2048, context: int = 128) -> int:
+    """GPT-2 block by hand: tied token + learned position tables; per layer q, k, v, o and the
+    4d MLP (12 d^2 weights, 9 d biases) and two layer norms (4 d); a final layer norm (2 d)."""
+    return (vocab + context) * d + n_layers * (12 * d * d + 9 * d + 4 * d) + 2 * d
+
+
+def test_cpu_isoflop_spec_expands_to_the_intended_grid():
+    """configs/sweeps/gpt-cpu-isoflop.yaml: 3 budgets x 5 widths, each budget's widths
+    centred on its own optimum, tokens = C / 6N, one μP base rate."""
+    spec = sweep.load_spec(os.path.join(os.path.dirname(__file__), os.pardir, "configs",
+                                        "sweeps", "gpt-cpu-isoflop.yaml"))  # fmt: skip
+    runs = sweep.expand(spec)
+    grid = {(r.budget, r.config.model.d_model) for r in runs}
+    budgets = sorted({r.budget for r in runs})
+    assert len(runs) == len(grid) == 15 and len(budgets) == 3
+    for budget in budgets:
+        widths = sorted(d for b, d in grid if b == budget)
+        assert widths == sorted(int(w) for w in spec["budgets"][budget]) and len(widths) == 5
+    tokens_per_step = spec["settings"]["train.global_batch"] * 128
+    for r in runs:
+        m = r.config.model
+        n = _gpt_total_params(m.d_model, m.n_layers)
+        assert accounting.param_counts(m)["total"] == n
+        assert r.tokens == pytest.approx(r.budget / (6 * n))
+        assert r.config.train.steps == math.ceil(r.tokens / tokens_per_step)
+        assert r.config.optim.lr == spec["lr"]  # one rate: μP scales it per width
+        assert m.mup_base_width == spec["settings"]["model.mup_base_width"]
+    assert {r.config.mesh.data for r in runs} == {8}

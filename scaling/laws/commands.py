@@ -5,6 +5,12 @@
     ... return fit_command(args)
 
 Bad input raises UserError (the CLI prints one line and exits 2).
+
+Defaults fit a `scaling sweep` results.csv with no column flags: the loss column is the first
+of loss, best_eval_loss, final_eval_loss the table has; IsoFLOP runs are grouped by the
+sweep's `budget` column when every row has one; learning curves come from the run
+directories beside the table; compute-optimal predictions are made at the decades from the
+data's compute to 100x beyond it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import argparse
 import os
 
 from scaling.errors import UserError
+
+LOSS_COLUMNS = ("loss", "best_eval_loss", "final_eval_loss")  # --loss-col's default, in order
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -34,11 +42,16 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--c-col", default="C", help="training FLOP column, used when D is absent: D = C/(6N)"
     )
-    parser.add_argument("--loss-col", default="loss", help="loss column (default: loss)")
+    parser.add_argument(
+        "--loss-col",
+        default=None,
+        help="loss column (default: the first of " + ", ".join(LOSS_COLUMNS) + " present)",
+    )
     parser.add_argument(
         "--budget-col",
-        default=None,
-        help="nominal IsoFLOP budget column (default: group runs by C)",
+        default="auto",
+        help="nominal IsoFLOP budget column; 'none' groups runs by C within --budget-tol "
+        "(default: the sweep's 'budget' column when every row has one, else none)",
     )
     parser.add_argument(
         "--budget-tol",
@@ -50,8 +63,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budgets",
         type=_floats,
-        default=(1e21, 1e23),
-        help="compute budgets (FLOP) to predict N_opt, D_opt for",
+        default=None,
+        help="compute budgets (FLOP) to predict N_opt, D_opt for, comma-separated "
+        "(default: every decade from the data's smallest C to 100x its largest)",
     )
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -67,7 +81,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="K",
-        help="drop the K highest-loss runs first (Epoch AI drop 5)",
+        help="drop the K highest-loss runs before fitting: Epoch AI's procedure for the "
+        "Chinchilla extraction (Besiroglu et al. 2024 drop 5 of 245 points, outliers "
+        "that dominate the Huber tail); default 0 keeps every run",
     )
     parser.add_argument(
         "--no-irreducible",
@@ -75,12 +91,59 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit L(N), L(D), L(C) as pure power laws (Kaplan et al.)",
     )
     parser.add_argument(
-        "--runs", default=None, help="directory of run directories with metrics.jsonl to plot"
+        "--runs",
+        default=None,
+        help="directory of run directories with metrics.jsonl to plot (default: the "
+        "results file's directory, when it holds runs, as a sweep's workdir does)",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")  # fmt: skip
 
 
-def _settings(args: argparse.Namespace) -> fit.FitSettings:  # noqa: F821
+def _header(path: str) -> list[str]:
+    """Column names of a results table (CSV/TSV header or the first JSONL object's keys)."""
+    from scaling.laws import results
+
+    rows = results.read_rows(path)
+    return [str(k) for k in rows[0][1]], rows
+
+
+def resolve_columns(args: argparse.Namespace) -> None:
+    """Fill --loss-col and --budget-col left at their defaults from the table's columns."""
+    columns, rows = _header(args.results)
+    if args.loss_col is None:
+        found = [c for c in LOSS_COLUMNS if c in columns]
+        if not found:
+            raise UserError(f"{args.results}: no loss column ({', '.join(LOSS_COLUMNS)}; "
+                            f"columns: {', '.join(columns)}); name it with --loss-col")
+        args.loss_col = found[0]
+    if args.budget_col == "auto":
+        def numeric(v) -> bool:
+            try:
+                return float(v) > 0
+            except (TypeError, ValueError):
+                return False
+
+        complete = "budget" in columns and all(numeric(r.get("budget")) for _, r in rows)
+        args.budget_col = "budget" if complete else None
+    elif args.budget_col in ("none", ""):
+        args.budget_col = None
+    if args.runs is None:
+        here = os.path.dirname(os.path.abspath(args.results))
+        has_runs = any(os.path.isfile(os.path.join(here, d, "metrics.jsonl"))
+                       for d in os.listdir(here))  # fmt: skip
+        args.runs = here if has_runs else None
+
+
+def default_budgets(compute) -> tuple[float, ...]:
+    """Every power of ten from the smallest run's compute to 100x the largest's."""
+    import math
+
+    lo = math.ceil(math.log10(min(compute)) - 0.05)  # runs a hair over a decade start there
+    hi = math.ceil(math.log10(max(compute)) - 0.05) + 2
+    return tuple(10.0**k for k in range(lo, hi + 1))
+
+
+def _settings(args: argparse.Namespace, table) -> fit.FitSettings:  # noqa: F821
     from scaling.laws import fit
 
     if args.bootstrap < 0:
@@ -95,11 +158,30 @@ def _settings(args: argparse.Namespace) -> fit.FitSettings:  # noqa: F821
         n_boot=args.bootstrap,
         seed=args.seed,
         level=args.level,
-        budgets=tuple(args.budgets),
+        budgets=tuple(args.budgets or default_budgets(table.c)),
         irreducible=not args.no_irreducible,
         starts=args.starts,
         budget_tol=args.budget_tol,
     )
+
+
+def _run_scales(path: str) -> tuple[dict[str, float], dict[str, float]]:
+    """From a sweep's table: each run's FLOPs per step (6 N D / steps) and IsoFLOP budget,
+    keyed by run name; empty where the table lacks the columns."""
+    from scaling.laws import results
+
+    flops, groups = {}, {}
+    for _, row in results.read_rows(path):
+        try:
+            name = str(row["name"])
+            flops[name] = 6 * float(row["N"]) * float(row["D"]) / float(row["steps"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        try:
+            groups[name] = float(row["budget"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return flops, groups
 
 
 def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
@@ -110,12 +192,17 @@ def _figures(args, table, outcome: fit.FitOutcome) -> list[str]:  # noqa: F821
         law = outcome.power_laws.get(variable)
         paths += plots.plot_loss_vs(table, variable, law, args.out, outcome.parametric)
     if outcome.isoflop is not None:
-        paths += plots.plot_isoflops(table, outcome.isoflop, args.out)
+        paths += plots.plot_isoflops(table, outcome.isoflop, args.out, outcome.parametric)
+    if outcome.isoflop is not None or outcome.parametric is not None:
+        c_range = (float(table.c.min()), float(table.c.max()))
+        paths += plots.plot_optimal_allocation(outcome.isoflop, outcome.parametric, args.out,
+                                               c_range)  # fmt: skip
     if args.runs:
         runs = results.find_runs(args.runs)
         curves = {name: results.load_metrics(path) for name, path in runs.items()}
         if curves:
-            paths += plots.plot_learning_curves(curves, args.out)
+            flops, groups = _run_scales(args.results)
+            paths += plots.plot_learning_curves(curves, args.out, flops, groups)
     return [os.path.basename(p) for p in paths if p.endswith(".png")]
 
 
@@ -123,10 +210,11 @@ def fit_command(args: argparse.Namespace) -> int:
     """Load the results, run every fit, write fit.json, report.md and figures to --out."""
     from scaling.laws import fit, report, results  # lazy: scipy, matplotlib
 
-    settings = _settings(args)
+    resolve_columns(args)
     table = results.load_results(args.results, n_col=args.n_col, d_col=args.d_col,
                                  c_col=args.c_col, loss_col=args.loss_col,
                                  budget_col=args.budget_col)  # fmt: skip
+    settings = _settings(args, table)
     if args.drop_highest_loss:
         table = results.drop_highest_loss(table, args.drop_highest_loss)
     outcome = fit.run_fits(table, settings)
@@ -175,10 +263,13 @@ def sweep_command(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: expected at least 1")
     runs = sweep.expand(sweep.load_spec(args.spec))
+    from scaling.train.optimizer import hidden_lr
+
     for r in runs:
-        n = r.config.model
+        n, lr = r.config.model, r.config.optim.lr
+        mup = f" (μP: hidden {hidden_lr(lr, n.width_mult):.3g})" if n.mup_base_width else ""
         print(f"{r.name}: L={n.n_layers} d={n.d_model} tokens={r.tokens:.3g} "
-              f"steps={r.config.train.steps} lr={r.config.optim.lr:g}")  # fmt: skip
+              f"steps={r.config.train.steps} lr={lr:g}{mup}")  # fmt: skip
     if args.dry_run:
         return 0
     from scaling.lock import RunLock

@@ -75,15 +75,14 @@ def _approach2(results: Results, s: FitSettings):
          "loss_opt": p.loss_opt}
         for p in fit.profiles
     ]  # fmt: skip
-    predictions = [
-        {"C": c, "N_opt": fit.k_n * c**fit.a, "D_opt": fit.k_d * c**fit.b} for c in s.budgets
-    ]
+    predictions = [fit.predict(c) for c in s.budgets]
     summary = {
         "law": "N_opt = k_n C^a, D_opt = k_d C^b",
         "params": fit.params(),
         "intervals": fit.intervals,
         "profiles": profiles,
         "predictions": predictions,
+        "bootstrap_fits": len(fit.samples),
     }
     return fit, summary
 
@@ -126,8 +125,37 @@ def run_fits(results: Results, settings: FitSettings) -> FitOutcome:
         "approach3": summary3,
         "approach2": summary2,
         "power_laws": law_summaries,
+        "comparison": compare_exponents(summary2, summary3),
+        "data": data_ranges(results),
     }
     return FitOutcome(fit3, fit2, laws, to_json_ready(summary))
+
+
+def compare_exponents(approach2: dict, approach3: dict) -> dict:
+    """a (N_opt ∝ C^a) from approaches 2 and 3 side by side: their difference and whether
+    their intervals overlap (the check Hoffmann et al. Table 2 makes across approaches)."""
+    if "error" in approach2 or "error" in approach3:
+        return {}
+    a2, a3 = approach2["params"]["a"], approach3["params"]["a"]
+    out = {"a_approach2": a2, "a_approach3": a3, "difference": a3 - a2}
+    i2, i3 = approach2["intervals"].get("a"), approach3["intervals"].get("a")
+    if i2 and i3:
+        out |= {"a_approach2_ci": i2, "a_approach3_ci": i3,
+                "intervals_overlap": bool(i2[0] <= i3[1] and i3[0] <= i2[1]),
+                "each_inside_other": bool(i3[0] <= a2 <= i3[1] and i2[0] <= a3 <= i2[1])}
+    return out
+
+
+def data_ranges(results: Results) -> dict:
+    """The span of the runs: what any prediction beyond it extrapolates from."""
+    def span(x):
+        return [float(np.min(x)), float(np.max(x))]
+
+    out = {"N": span(results.n), "D": span(results.d), "C": span(results.c),
+           "tokens_per_param": span(results.d / results.n), "loss": span(results.loss)}
+    if results.budget is not None:
+        out["budgets"] = sorted({float(b) for b in results.budget})
+    return out
 
 
 def to_json_ready(value):

@@ -39,9 +39,22 @@ class IsoflopFit:
     k_d: float
     profiles: list
     intervals: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)  # bootstrap refits: dicts of a, b, k_n, k_d
+    level: float = 0.95
 
     def params(self) -> dict:
         return {"a": self.a, "b": self.b, "k_n": self.k_n, "k_d": self.k_d}
+
+    def predict(self, compute: float) -> dict:
+        """N_opt = k_n C^a and D_opt = C / (6 N_opt) at `compute`, with bootstrap intervals."""
+        out = {"C": float(compute), "N_opt": self.k_n * compute**self.a}
+        out["D_opt"] = compute / (6 * out["N_opt"])
+        if self.samples:
+            reps = [{"N_opt": s["k_n"] * compute ** s["a"]} for s in self.samples]
+            reps = [r | {"D_opt": compute / (6 * r["N_opt"])} for r in reps]
+            for key, bounds in optimize.intervals(reps, self.level).items():
+                out[f"{key}_ci"] = bounds
+        return out
 
 
 def group_budgets(compute, rel_tol: float = 0.05) -> np.ndarray:
@@ -114,4 +127,5 @@ def fit_isoflop(
     # Resample within each budget so every profile keeps its runs' size range.
     draw = optimize.resample_within([p.index for p in profiles])
     samples = optimize.bootstrap(refit, draw, n_boot, seed)
-    return IsoflopFit(**point, profiles=profiles, intervals=optimize.intervals(samples, level))
+    return IsoflopFit(**point, profiles=profiles, intervals=optimize.intervals(samples, level),
+                      samples=samples, level=level)  # fmt: skip

@@ -54,6 +54,85 @@ def _predictions(section: dict, level: float) -> list[str]:
     return head + rows + [""]
 
 
+def _pm(value, bounds) -> str:
+    return f"{_num(value)} [{_num(bounds[0])}, {_num(bounds[1])}]" if bounds else _num(value)
+
+
+def _headline(summary: dict, level: float) -> list[str]:
+    """The fitted law and the two estimates of a in a few lines, before the detail."""
+    a3, a2, cmp_ = summary["approach3"], summary["approach2"], summary.get("comparison") or {}
+    lines = ["## Summary", ""]
+    if "error" not in a3:
+        p, ci = a3["params"], a3["intervals"]
+        lines += [f"Fitted law (approach 3): **L(N, D) = {_num(p['E'])} + {_num(p['A'])} / "
+                  f"N^{p['alpha']:.3f} + {_num(p['B'])} / D^{p['beta']:.3f}** (nats/token; "
+                  f"N parameters, D training tokens), so N_opt ∝ C^a with "
+                  f"a = β/(α+β) = {_pm(p['a'], ci.get('a'))}.", ""]  # fmt: skip
+    if "error" not in a2:
+        p, ci = a2["params"], a2["intervals"]
+        lines += [f"Approach 2 (a parabola per IsoFLOP budget, {len(a2['profiles'])} budgets): "
+                  f"N_opt = {_num(p['k_n'])} · C^a with a = {_pm(p['a'], ci.get('a'))}; "
+                  f"D_opt ∝ C^b with b = {_pm(p['b'], ci.get('b'))}.", ""]  # fmt: skip
+    if cmp_:
+        verdict = ("overlap" if cmp_.get("intervals_overlap") else "do not overlap")
+        inside = (" and each estimate lies inside the other's interval"
+                  if cmp_.get("each_inside_other") else "")  # fmt: skip
+        lines += [f"The two estimates of a differ by {cmp_['difference']:+.3f}; their "
+                  f"{level:.0%} intervals {verdict}{inside}.", ""]  # fmt: skip
+    return lines
+
+
+def _limits(summary: dict) -> list[str]:
+    """What the runs span, so that a reader sees how far each prediction extrapolates."""
+    data = summary.get("data")
+    if not data:
+        return []
+    lines = ["## Limits of the data", "",
+             f"- {summary['n_runs']} runs: N {_num(data['N'][0])} to {_num(data['N'][1])} "
+             f"parameters, D {_num(data['D'][0])} to {_num(data['D'][1])} tokens "
+             f"({data['tokens_per_param'][0]:.2g} to {data['tokens_per_param'][1]:.2g} tokens "
+             f"per parameter), C {_num(data['C'][0])} to {_num(data['C'][1])} FLOP.",
+             ]  # fmt: skip
+    c_max = data["C"][1]
+    beyond = [c for c in summary["settings"]["budgets"] if c > 1.5 * c_max]
+    if beyond:
+        lines.append(f"- Predictions at {', '.join(_num(c) for c in beyond)} FLOP extrapolate "
+                     f"up to {max(beyond) / c_max:.0f}x beyond the largest run; their intervals "
+                     "cover only the bootstrap's sampling noise, not a change of regime.")
+    a2 = summary["approach2"]
+    if "error" not in a2:
+        lines.append(f"- Approach 2 rests on {len(a2['profiles'])} parabola minima, so its "
+                     "line has few degrees of freedom; a budget whose minimum sits near the "
+                     "edge of its sizes pulls it most.")  # fmt: skip
+    a3 = summary["approach3"]
+    if "error" not in a3 and a3.get("n_points", 0) < 50:
+        lines.append(f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
+                     "trade off against one another, so read their intervals before their "
+                     "point values.")
+    return lines + [""]
+
+
+def _approach2_tables(section: dict, level: float) -> list[str]:
+    if "error" in section:
+        return []
+    lines = []
+    if "bootstrap_fits" in section:
+        lines += [f"{section['bootstrap_fits']} bootstrap resamples gave a fit (resampling runs "
+                  "within each budget; a resample whose parabola lost its interior minimum "
+                  "has no N_opt and is left out).", ""]  # fmt: skip
+    lines += ["| budget C (FLOP) | runs | N_opt (parabola minimum) | D_opt | D/N | loss |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {_num(p['C'])} | {p['runs']} | {_num(p['N_opt'])} | {_num(p['D_opt'])} | "
+              f"{p['D_opt'] / p['N_opt']:.1f} | {p['loss_opt']:.4f} |"
+              for p in section["profiles"]]  # fmt: skip
+    lines += ["", "Compute-optimal allocation (approach 2):", "",
+              f"| C (FLOP) | N_opt | {level:.0%} interval | D_opt | {level:.0%} interval |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
+              f"{_num(p['D_opt'])} | {_ci(p, 'D_opt_ci')} |" for p in section["predictions"]]
+    return lines + [""]
+
+
 def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     """The report: data, each fitted law with intervals, compute-optimal N and D per budget."""
     s = summary["settings"]
@@ -68,6 +147,7 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
         f"{s['bootstrap']} bootstrap resamples, seed {s['seed']}, {level:.0%} percentile intervals",
         "",
     ]  # fmt: skip
+    lines += _headline(summary, level) + _limits(summary)
     notes = []
     if "error" not in a3:
         starts = (f"all {a3['grid_points']}" if a3["lbfgs_starts"] == a3["grid_points"]
@@ -78,7 +158,10 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     lines += _section("Approach 3: parametric L(N, D)", a3, level, notes)
     lines += _predictions(a3, level)
     lines += _section("Approach 2: IsoFLOP profiles", summary["approach2"], level)
-    for variable, section in summary["power_laws"].items():
+    lines += _approach2_tables(summary["approach2"], level)
+    laws = summary["power_laws"]  # N, D, C in that order (fit.json stores keys sorted)
+    order = {"N": 0, "D": 1, "C": 2}
+    for variable, section in sorted(laws.items(), key=lambda kv: order.get(kv[0], 3)):
         note = ["Fitted on the loss frontier (runs beating every run of smaller "
                 f"{variable}).", ""]  # fmt: skip
         lines += _section(f"L({variable})", section, level, note)

@@ -54,7 +54,7 @@ def _read_text(path: str) -> str:
         raise ResultsError(f"{path}: cannot read ({e.strerror})") from None
 
 
-def _read_rows(path: str) -> list[tuple[int, dict]]:
+def read_rows(path: str) -> list[tuple[int, dict]]:
     """(line number, row dict) for every data row of a CSV, TSV or JSONL file."""
     if not os.path.isfile(path):
         raise ResultsError(f"results file {path!r} does not exist")
@@ -108,7 +108,7 @@ def load_results(
     budget_col: str | None = None,
 ) -> Results:
     """Read N, D (or C) and loss columns of `path`; derive D = C/(6N) or C = 6ND if missing."""
-    rows = _read_rows(path)
+    rows = read_rows(path)
     present = set(rows[0][1])
     n = _column(path, rows, n_col, "--n-col")
     loss = _column(path, rows, loss_col, "--loss-col")

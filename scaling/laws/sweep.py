@@ -12,9 +12,18 @@ Spec (YAML or JSON):
       head_dim: 32                    # n_heads = d_model / head_dim
       ff_mult: 4                      # d_ff = ff_mult * d_model
     tokens: [2e6, 8e6]                # token budgets: every size x every budget, or
-    budgets: [1e13, 1e14]             # IsoFLOP budgets: every size, tokens = C / (6 N)
+    budgets: [1e13, 1e14]             # IsoFLOP budgets: every size, tokens = C / (6 N), or
+    budgets: {1e13: [32, 48, 64], 1e14: [48, 64, 96]}   # each budget's own widths (d_model)
     count: total                      # N for C = 6ND: total (Chinchilla) | non_embedding (Kaplan)
     lr: 1e-3                          # one rate, or per width: {default: 1e-3, 64: 3e-3}
+    lrs: [1e-3, 3e-3]                 # optional: a learning-rate grid, every run x every rate
+    variants:                         # optional: named setting sets, every run x every variant
+      mup: {model.mup_base_width: 64}
+      sp: {model.mup_base_width: 0}
+
+Under μP (settings `model.mup_base_width: W`) `lr` is the rate tuned at width W: hidden
+matrices of a d_model = d run learn at lr * W / d (scaling/train/optimizer.py), so one rate
+serves every size and the spec needs no per-width table.
 
 Each run trains for ceil(tokens / tokens-per-step) steps, so the schedule (warmup + cosine
 over train.steps) is matched to its token budget as Chinchilla did (Hoffmann et al. §3.1).
@@ -33,7 +42,8 @@ from scaling.laws import accounting
 from scaling.presets import get_preset
 from scaling.validate import validate
 
-SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr"}
+SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr", "lrs",
+             "variants"}
 LADDER_KEYS = {"d_model", "aspect_ratio", "head_dim", "ff_mult"}
 
 
@@ -49,6 +59,7 @@ class Run:
     config: cfg.Config
     tokens: float
     budget: float | None  # nominal IsoFLOP budget, when the spec gives budgets
+    variant: str = ""  # the spec's variant name, when it has variants
 
 
 def load_spec(path: str) -> dict:
@@ -133,17 +144,50 @@ def _lr(spec: dict, d_model: int, base: cfg.Config) -> float:
         raise SpecError(f"spec lr: expected a number for d_model={d_model}, got {lr!r}") from None
 
 
-def _settings(spec: dict) -> list[str]:
-    settings = spec.get("settings") or {}
+def _settings(settings) -> list[str]:
     if isinstance(settings, dict):
         return [f"{k}={v}" for k, v in settings.items()]
-    return [str(s) for s in settings]
+    return [str(s) for s in settings or []]
 
 
-def _sized_config(spec: dict, base: cfg.Config, shape: dict) -> cfg.Config:
-    overrides = _settings(spec) + [f"model.{k}={v}" for k, v in shape.items()]
+def _variants(spec: dict) -> list[tuple[str, list[str]]]:
+    """(name, overrides) per variant; one unnamed variant when the spec has none."""
+    variants = spec.get("variants")
+    if not variants:
+        return [("", [])]
+    if not isinstance(variants, dict) or not all(isinstance(v, dict | list | None)
+                                                 for v in variants.values()):
+        raise SpecError("spec variants: expected a mapping of names to settings, such as "
+                        "{mup: {model.mup_base_width: 64}, sp: {model.mup_base_width: 0}}")
+    return [(str(name), _settings(settings)) for name, settings in variants.items()]
+
+
+def _budgets(spec: dict) -> list[tuple[float, list[int] | None]]:
+    """(budget, the widths trained at it or None for every size) per IsoFLOP budget."""
+    budgets = spec.get("budgets")
+    if not isinstance(budgets, dict):
+        return [(c, None) for c in _positive_list(spec, "budgets")]
+    out = []
+    for key, widths in budgets.items():
+        try:
+            c = float(key)
+            widths = [int(w) for w in widths]
+        except (TypeError, ValueError):
+            raise SpecError(f"spec budgets: expected budget: [d_model, ...] entries such as "
+                            f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}") from None
+        if c <= 0 or not widths:
+            raise SpecError(f"spec budgets: {key!r} needs a positive budget and at least one "
+                            f"width")
+        out.append((c, widths))
+    return out
+
+
+def _sized_config(spec: dict, base: cfg.Config, shape: dict, variant: list[str],
+                  lr: float | None) -> cfg.Config:  # fmt: skip
+    overrides = _settings(spec.get("settings")) + variant
+    overrides += [f"model.{k}={v}" for k, v in shape.items()]
     config = cfg.apply_overrides(base, overrides)
-    lr = _lr(spec, config.model.d_model, base)
+    lr = _lr(spec, config.model.d_model, base) if lr is None else lr
     return dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=lr))
 
 
@@ -157,32 +201,47 @@ def _with_tokens(config: cfg.Config, tokens: float) -> cfg.Config:
 
 
 def expand(spec: dict) -> list[Run]:
-    """Every run the spec asks for, in a stable order, with validated configs."""
+    """Every run the spec asks for, in a stable order (variant, size, learning rate, budget),
+    with validated configs."""
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise SpecError(f"spec: unknown key {sorted(unknown)[0]!r} (known: "
                         f"{', '.join(sorted(SPEC_KEYS))})")  # fmt: skip
     if "base" not in spec:
         raise SpecError("spec: 'base' (the preset every run starts from) is required")
-    tokens, budgets = _positive_list(spec, "tokens"), _positive_list(spec, "budgets")
+    tokens, budgets = _positive_list(spec, "tokens"), _budgets(spec)
     if bool(tokens) == bool(budgets):
         raise SpecError("spec: give exactly one of 'tokens' (token budgets) or 'budgets' "
                         "(IsoFLOP compute budgets)")  # fmt: skip
     count = spec.get("count", "total")
     if count not in ("total", "non_embedding"):
         raise SpecError(f"spec count={count!r}: expected total or non_embedding")
+    lrs = _positive_list(spec, "lrs") or [None]
     base = get_preset(str(spec["base"]))
+    shapes = _shapes(spec)
+    widths = {int(s.get("d_model", base.model.d_model)) for s in shapes}
+    for c, chosen in budgets:
+        missing = sorted(set(chosen or []) - widths)
+        if missing:
+            raise SpecError(f"spec budgets: {c:g} lists d_model={missing[0]}, which no model "
+                            f"shape has (widths: {', '.join(map(str, sorted(widths)))})")
     runs = []
-    for shape in _shapes(spec):
-        config = _sized_config(spec, base, shape)
-        m = config.model
-        n = accounting.param_counts(m)[count]
-        size = f"L{m.n_layers}-d{m.d_model}"
-        for t in tokens:
-            runs.append(Run(f"{size}-D{t:.3g}", _with_tokens(config, t), t, None))
-        for c in budgets:
-            t = c / (6 * n)
-            runs.append(Run(f"{size}-C{c:.3g}", _with_tokens(config, t), t, c))
+    for variant, overrides in _variants(spec):
+        prefix = f"{variant}-" if variant else ""
+        for shape in shapes:
+            for lr in lrs:
+                config = _sized_config(spec, base, shape, overrides, lr)
+                m = config.model
+                n = accounting.param_counts(m)[count]
+                name = prefix + f"L{m.n_layers}-d{m.d_model}" + (f"-lr{lr:g}" if lr else "")
+                for t in tokens:
+                    runs.append(Run(f"{name}-D{t:.3g}", _with_tokens(config, t), t, None,
+                                    variant))
+                for c, chosen in budgets:
+                    if chosen is None or m.d_model in chosen:
+                        t = c / (6 * n)
+                        runs.append(Run(f"{name}-C{c:.3g}", _with_tokens(config, t), t, c,
+                                        variant))
     return runs
 
 
@@ -252,6 +311,9 @@ def _row(run: Run, run_dir: str, summary: dict) -> dict:
         "name": run.name, "N": counts["total"], "N_non_emb": counts["non_embedding"],
         "D": tokens, "C": accounting.training_flops(counts["total"], tokens),
         "budget": run.budget if run.budget is not None else "",
+        "d_model": run.config.model.d_model, "n_layers": run.config.model.n_layers,
+        "lr": run.config.optim.lr, "mup_base_width": run.config.model.mup_base_width,
+        "variant": run.variant,
         "final_eval_loss": summary.get("final_eval_loss"),
         "best_eval_loss": summary.get("best_eval_loss"),
         "wall_time": summary.get("wall_time"), "steps": summary.get("end_step", t.steps),

@@ -27,6 +27,12 @@ def make_optimizer(optim: OptimConfig, total_steps: int) -> optax.GradientTransf
     return optax.chain(*parts)
 
 
+def hidden_lr(lr: float, width_mult: float) -> float:
+    """The peak rate of hidden weight matrices: lr / width_mult = lr * mup_base_width / d_model
+    under μP (Yang et al. 2022, Table 3, Adam), lr under the standard parameterization."""
+    return lr / width_mult
+
+
 def mup_scale_updates(updates, width_mult: float):
     """μP for Adam (Yang et al. 2022, Table 3): hidden weights learn at lr / width_mult.
 
