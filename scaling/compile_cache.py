@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from scaling import storage
 from scaling.config import Config
 
 
@@ -25,6 +26,6 @@ def enable_compile_cache(config: Config) -> str | None:
 
     path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
         cache_root(config.data.cache_dir) / "xla")
-    os.makedirs(path, exist_ok=True)
+    storage.makedirs(path)  # a URI too: JAX's cache reads and writes through etils.epath
     jax.config.update("jax_compilation_cache_dir", path)
     return path

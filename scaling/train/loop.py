@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 
 import jax
 from tqdm import tqdm
 
+from scaling import storage
 from scaling.checkpoint import committed_steps
 from scaling.compile_cache import enable_compile_cache
 from scaling.config import Config
@@ -34,16 +34,14 @@ from scaling.train.run import Run, global_batch  # noqa: F401  (global_batch: pu
 def _truncate_metrics(workdir: str, last_step: int) -> None:
     """Drop metrics.jsonl rows after `last_step` (written before a crash, about to be
     redone), so that the file holds one history."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.exists(path):
+    path = storage.join(workdir, "metrics.jsonl")
+    if not storage.path(path).exists():
         return
     rows = [r for r in read_rows(path, say) if r["step"] <= last_step]
     try:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
-        os.replace(path + ".tmp", path)
+        storage.write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
     except OSError as e:
-        raise UserError(f"cannot rewrite {path}: {e.strerror}") from None
+        raise UserError(f"cannot rewrite {path}: {storage.error_text(e)}") from None
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
@@ -110,7 +108,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         **run.extra_summary,
     }
     if run.lead:
-        write_json(os.path.join(workdir, "summary.json"), summary)
+        write_json(storage.join(workdir, "summary.json"), summary)
         append_session(workdir, summary)
     return summary
 
@@ -118,7 +116,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
 def _eval_history(workdir: str) -> list[float]:
     """Every eval_loss of the run so far, earlier sessions included (metrics.jsonl holds one
     history: rows past a resume point are dropped on resume)."""
-    rows = read_rows(os.path.join(workdir, "metrics.jsonl"))
+    rows = read_rows(storage.join(workdir, "metrics.jsonl"))
     return [r["eval_loss"] for r in rows if r.get("eval_loss") is not None]
 
 
@@ -200,6 +198,7 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
 
     def checkpoint(info: StepInfo) -> None:
         guard.flush()
+        writer.flush()  # the rows up to this step are in the run directory before its save
         run.save(info.step, it)
 
     hooks = Hooks()

@@ -6,12 +6,11 @@ restore or init, compile.
 from __future__ import annotations
 
 import math
-import os
 
 import jax
 import numpy as np
 
-from scaling import sharding
+from scaling import sharding, storage
 from scaling.checkpoint import (
     Checkpoints,
     DamagedCheckpointError,
@@ -105,13 +104,14 @@ class Run:
             self.resolved, self.tx, self.mesh, self.shardings)
         self.eval_batches = self.data.eval_batches()
         if self.lead:
-            write_json(os.path.join(workdir, "config.json"), self.config.to_dict())
+            write_json(storage.join(workdir, "config.json"), self.config.to_dict())
 
     def _make_workdir(self) -> None:
         try:
-            os.makedirs(self.workdir, exist_ok=True)
+            storage.makedirs(self.workdir)
         except OSError as e:
-            raise UserError(f"cannot create run directory {self.workdir}: {e.strerror}") from None
+            raise UserError(f"cannot create run directory {self.workdir}: "
+                            f"{storage.error_text(e)}") from None
 
     def _load_data(self) -> None:
         self.data = self.objective.load_data(self.config)
