@@ -88,19 +88,19 @@ def read_rows(path: str, warn=None) -> list[dict]:
     """The rows of a metrics.jsonl (a local path or a URI); a line that does not parse (a
     write torn by a crash or a full disk) is dropped, with `warn(message)`."""
     rows = []
-    with storage.path(path).open("r", encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                row = None
-            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-                if warn:
-                    warn(f"{path}:{n}: dropped a torn or unreadable row")
-                continue
-            rows.append(row)
+    text = storage.path(path).read_bytes().decode("utf-8", errors="replace")
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            if warn:
+                warn(f"{path}:{n}: dropped a torn or unreadable row")
+            continue
+        rows.append(row)
     return rows
 
 

@@ -6,7 +6,8 @@ reads the same directory (what `etils.epath` uses for `gs://` paths, in place of
 
 So `--workdir gs://bucket/run` in a test reaches orbax's array writes through tensorstore's
 real GCS client (HTTP to this server), and our own reads and writes through epath; both land
-in `<root>/bucket/run/...`.
+in `<root>/bucket/run/...`. orbax also asks the bucket (with google-cloud-storage, which is
+not installed here) whether it has a hierarchical namespace: the fake bucket answers no.
 
     with fake_gcs(tmp_path / "gcs") as root: ...   # gs://b/x  <->  root / "b" / "x"
 """
@@ -189,7 +190,7 @@ def register_fsspec_gs() -> None:
         protocol = ("gs", "gcs")
 
         def __init__(self, *args, **kwargs):
-            super().__init__(path="/", fs=LocalFileSystem())
+            super().__init__(path="/", fs=LocalFileSystem(auto_mkdir=True))  # as GCS: no mkdir
 
         @property
         def path(self):
@@ -219,9 +220,14 @@ def fake_gcs(root: Path):
     os.environ["GOOGLE_AUTH_TOKEN_FOR_TESTING"] = "fake-token"
     _ROOT.append(root)
     register_fsspec_gs()
+    from orbax.checkpoint._src.path import gcs_utils
+
+    hns = gcs_utils.is_hierarchical_namespace_enabled
+    gcs_utils.is_hierarchical_namespace_enabled = lambda path: False  # a flat fake bucket
     try:
         yield store.requests
     finally:
+        gcs_utils.is_hierarchical_namespace_enabled = hns
         _ROOT.pop()
         server.shutdown()
         server.server_close()
