@@ -57,6 +57,7 @@ def lower_for(config: Config, devices):
     nothing is allocated. `auto` dtype and attention are resolved for the devices' platform
     (a TPU topology gets bfloat16 even when this host is a CPU)."""
     from scaling.train.optimizer import make_optimizer
+    from scaling.train.rng import dropout_key
     from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
@@ -68,7 +69,8 @@ def lower_for(config: Config, devices):
     shs = sharding.batch_shardings(fields, mesh)
     batch = {name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shs[name]) for name, a in
              abstract_batch(fields, config.train.global_batch, config.seq_len).items()}
-    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sharding.replicated(mesh))
+    key = jax.ShapeDtypeStruct((), dropout_key(config.train).dtype,
+                               sharding=sharding.replicated(mesh))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
     return train_fn.lower(state, batch, key), mesh, config
 
