@@ -75,10 +75,17 @@ def lower_for(config: Config, devices):
     return train_fn.lower(state, batch, key), mesh, config
 
 
+def _compile(lowered, resolved: Config, devices):
+    from scaling.train.rng import compiler_options
+
+    return lowered.compile(compiler_options=compiler_options(resolved.train,
+                                                             devices[0].platform) or None)
+
+
 def compile_for(config: Config, devices):
     """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
-    lowered, mesh, _ = lower_for(config, devices)
-    return lowered.compile(), mesh
+    lowered, mesh, resolved = lower_for(config, devices)
+    return _compile(lowered, resolved, devices), mesh
 
 
 def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
@@ -92,7 +99,7 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
     t1 = time.perf_counter()
-    compiled = lowered.compile()
+    compiled = _compile(lowered, resolved, devices)
     t2 = time.perf_counter()
     topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
         f"this host ({jax.default_backend()})"
@@ -106,7 +113,8 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
           f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
           f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
-          f"{resolved.model.scan_unroll}")
+          f"{resolved.model.scan_unroll}, dropout {resolved.model.dropout} "
+          f"({resolved.train.dropout_rng})")
     print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")

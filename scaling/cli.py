@@ -86,7 +86,9 @@ def cmd_train(args) -> int:
     profile = parse_profile(args.profile)
     from scaling.distributed import initialize_from_env
     from scaling.train.loop import train
+    from scaling.train.rng import set_tpu_flags
 
+    set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
     from scaling import storage
@@ -132,6 +134,9 @@ def cmd_params(args) -> int:
 
 def cmd_bench(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
+    from scaling.train.rng import set_tpu_flags
+
+    set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     from scaling import bench
 
     if args.what == "train":

@@ -9,7 +9,8 @@ naming the holder's host and PID.
 Object storage (`--workdir gs://...`) has no kernel lock: there `<workdir>/.lock` is an
 object naming the holder plus a heartbeat the holder rewrites every HEARTBEAT_S seconds
 (`ObjectLock`). A lock whose heartbeat is older than STALE_S belongs to a dead job and is
-taken over, so a preempted job restarted on another host waits at most STALE_S. Taking it
+taken over, so after a kill -9 or a lost host a rerun is refused for at most STALE_S (a job
+that ends, SIGTERM included, deletes its lock). Taking it
 is check-then-write, then a re-read after SETTLE_S that must still show our token: of two
 jobs started together, the later writer wins and the other stops. This is best effort
 (no compare-and-swap through epath; host clocks are assumed within a few seconds).

@@ -63,3 +63,20 @@ def test_masks_keep_about_one_minus_the_rate(rng):
     key = dropout_key(dataclasses.replace(CONFIG.train, dropout_rng=rng))
     keep = jax.random.bernoulli(jax.random.fold_in(key, 7), 0.7, (200_000,))
     assert abs(float(jnp.mean(keep)) - 0.7) < 0.005  # 5 standard errors (0.001 each)
+
+
+def test_rbg_on_tpu_asks_the_partitioner_for_local_masks(monkeypatch):
+    """TPU only, rbg only; the training path passes it through LIBTPU_INIT_ARGS once."""
+    from scaling.train.rng import compiler_options, set_tpu_flags
+
+    rbg = dataclasses.replace(CONFIG.train, dropout_rng="rbg")
+    assert compiler_options(rbg, "tpu") == {"xla_tpu_spmd_rng_bit_generator_unsafe": True}
+    assert compiler_options(rbg, "cpu") == {} == compiler_options(CONFIG.train, "tpu")
+    monkeypatch.setenv("LIBTPU_INIT_ARGS", "--xla_other=1")
+    set_tpu_flags(rbg)
+    set_tpu_flags(rbg)
+    set_tpu_flags(CONFIG.train)
+    import os
+
+    assert os.environ["LIBTPU_INIT_ARGS"] == \
+        "--xla_other=1 --xla_tpu_spmd_rng_bit_generator_unsafe=true"

@@ -140,8 +140,8 @@ class Clock:
 
 def append_session(workdir: str, summary: dict) -> None:
     """Append this session's start, end, time to first step and goodput to sessions.jsonl."""
-    keys = ("start_step", "end_step", "resumed", "time_to_first_step", "wall_time", "goodput",
-            "time")
+    keys = ("start_step", "end_step", "resumed", "time_to_first_step", "compile_cache",
+            "wall_time", "goodput", "time")
     path = storage.join(workdir, "sessions.jsonl")
     try:
         storage.append_text(path, json.dumps({k: summary.get(k) for k in keys}) + "\n")
