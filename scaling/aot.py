@@ -57,6 +57,7 @@ def lower_for(config: Config, devices):
     nothing is allocated. `auto` dtype and attention are resolved for the devices' platform
     (a TPU topology gets bfloat16 even when this host is a CPU)."""
     from scaling.train.optimizer import make_optimizer
+    from scaling.train.rng import dropout_key
     from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
@@ -68,15 +69,23 @@ def lower_for(config: Config, devices):
     shs = sharding.batch_shardings(fields, mesh)
     batch = {name: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shs[name]) for name, a in
              abstract_batch(fields, config.train.global_batch, config.seq_len).items()}
-    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sharding.replicated(mesh))
+    key = jax.ShapeDtypeStruct((), dropout_key(config.train).dtype,
+                               sharding=sharding.replicated(mesh))
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
     return train_fn.lower(state, batch, key), mesh, config
 
 
+def _compile(lowered, resolved: Config, devices):
+    from scaling.train.rng import compiler_options
+
+    return lowered.compile(compiler_options=compiler_options(resolved.train,
+                                                             devices[0].platform) or None)
+
+
 def compile_for(config: Config, devices):
     """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
-    lowered, mesh, _ = lower_for(config, devices)
-    return lowered.compile(), mesh
+    lowered, mesh, resolved = lower_for(config, devices)
+    return _compile(lowered, resolved, devices), mesh
 
 
 def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
@@ -90,7 +99,7 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
     t1 = time.perf_counter()
-    compiled = lowered.compile()
+    compiled = _compile(lowered, resolved, devices)
     t2 = time.perf_counter()
     topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
         f"this host ({jax.default_backend()})"
@@ -104,7 +113,8 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
           f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
           f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
-          f"{resolved.model.scan_unroll}")
+          f"{resolved.model.scan_unroll}, dropout {resolved.model.dropout} "
+          f"({resolved.train.dropout_rng})")
     print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")

@@ -32,6 +32,7 @@ def train_runner(config: Config, warmup: int) -> dict:
     """Our compiled train step on the current devices, compiled and warmed up: "run" (steps ->
     seconds), "batch" (the host batch), "compile_s", "config" (resolved), "devices", "loss"."""
     from scaling.train.optimizer import make_optimizer
+    from scaling.train.rng import DROPOUT_RNGS
     from scaling.train.state import init_state
     from scaling.train.step import compile_steps
 
@@ -42,7 +43,7 @@ def train_runner(config: Config, warmup: int) -> dict:
     train_fn, _ = compile_steps(config, tx, mesh, shardings)
     host_batch = synthetic_batch(config, np.random.default_rng(0))
     batch = jax.device_put(host_batch, sharding.batch_shardings(batch_fields(config), mesh))
-    key = jax.random.key(1)
+    key = jax.random.key(1, impl=DROPOUT_RNGS[config.train.dropout_rng])
     holder = {}
     t = time.perf_counter()
     holder["state"], holder["m"] = train_fn(state, batch, key)

@@ -6,18 +6,18 @@ One step directory holds four items:
   config  the run's Config (JSON)
   meta    library versions, XLA flags, mesh, tokenizer hash (JSON; see `run_metadata`)
 
-orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete, so
-`latest_step()` only sees committed steps, and deletes old steps only after the new one has
-committed. What this wrapper adds: leftover temporary directories are removed at start, the
-retention policy (keep_last + keep_period), save errors turned into one-line UserErrors,
-a refusal to save non-finite values, and a refusal to restore into a different model (the
-mismatched parameter paths are listed; nothing is partially restored).
+orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete (on
+object storage, which cannot rename: into `<step>/` with a `commit_success.txt` marker
+written last), so `latest_step()` only sees committed steps, and deletes old steps only after
+the new one has committed. What this wrapper adds: leftover temporary directories are removed
+at start, the retention policy (keep_last + keep_period), save errors turned into one-line
+UserErrors, a refusal to save non-finite values, and a refusal to restore into a different
+model (the mismatched parameter paths are listed; nothing is partially restored).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 
 import jax
@@ -26,7 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from scaling import checkpoint_noise
+from scaling import checkpoint_noise, storage
 from scaling.config import TrainConfig
 from scaling.errors import UserError
 
@@ -34,6 +34,7 @@ ITEMS = ("state", "data", "config", "meta")
 
 
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax's suffix for a step that has not committed
+COMMIT_FILE = "commit_success.txt"  # written last into a step on object storage (orbax)
 
 
 class DamagedCheckpointError(Exception):
@@ -46,8 +47,8 @@ class ResumeWarning(UserWarning):
 
 
 def checkpoint_dir(workdir: str) -> str:
-    """Where a run directory keeps its checkpoints."""
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    """Where a run directory (a local path or a URI) keeps its checkpoints."""
+    return storage.join(storage.absolute(workdir), "checkpoints")
 
 
 def retention(train: TrainConfig) -> policies.PreservationPolicy:
@@ -80,12 +81,12 @@ class Checkpoints:
     def __init__(self, directory: str, train: TrainConfig | None = None, *,
                  read_only: bool = False):
         self.directory = directory
-        if read_only and not os.path.isdir(directory):
+        if read_only and not storage.path(directory).is_dir():
             raise UserError(f"no checkpoints in {directory}: expected a run directory "
                             f"written by `scaling train`")
         try:
             if not read_only:
-                os.makedirs(directory, exist_ok=True)
+                storage.makedirs(directory)
                 if jax.process_index() == 0:
                     remove_tmp_dirs(directory)
             options = ocp.CheckpointManagerOptions(
@@ -95,7 +96,8 @@ class Checkpoints:
                 preservation_policy=None if read_only else retention(train),
             )
             self.manager = ocp.CheckpointManager(
-                directory, item_handlers=_handlers(partial=read_only), options=options)
+                storage.path(directory), item_handlers=_handlers(partial=read_only),
+                options=options)
         except OSError as e:
             raise UserError(f"cannot use checkpoint directory {directory}: "
                             f"{e.strerror or _first_line(e)}") from None
@@ -128,12 +130,17 @@ class Checkpoints:
             raise self._save_error(e) from None
 
     def _check_writable(self) -> None:
-        """Create and remove a probe directory. An unwritable directory must fail here:
-        inside orbax it leaves non-daemon threads waiting (up to 10 minutes) at exit."""
-        probe = os.path.join(self.directory, f".probe-{jax.process_index()}-{os.getpid()}")
+        """Create and remove a probe directory (on object storage, a probe object). An
+        unwritable directory must fail here: inside orbax it leaves non-daemon threads
+        waiting (up to 10 minutes) at exit."""
+        probe = storage.join(self.directory, f".probe-{jax.process_index()}-{os.getpid()}")
         try:
-            os.mkdir(probe)
-            os.rmdir(probe)
+            if storage.is_remote(probe):
+                storage.write_atomic(probe, b"")
+                storage.path(probe).unlink()
+            else:
+                os.mkdir(probe)
+                os.rmdir(probe)
         except OSError as e:
             raise self._save_error(e) from None
 
@@ -171,9 +178,9 @@ class Checkpoints:
         committed, the JSON items parse, the array metadata (shapes, dtypes) reads and
         holds parameters. Returns {"tree": array metadata, "meta": ..., "config": ...};
         raises DamagedCheckpointError naming the problem."""
-        path = os.path.join(self.directory, str(step))
+        path = storage.path(storage.join(self.directory, str(step)))
         for item in ITEMS:
-            if not os.path.isdir(os.path.join(path, item)):
+            if not (path / item).is_dir():
                 raise DamagedCheckpointError(f"item {item!r} is missing")
         try:
             meta, config = self.read_json(step, "meta"), self.read_json(step, "config")
@@ -188,12 +195,12 @@ class Checkpoints:
 
     def quarantine(self, step: int) -> str:
         """Move a damaged step aside to `<step>.damaged` (never deleted) and forget it."""
-        src = os.path.join(self.directory, str(step))
+        src = storage.join(self.directory, str(step))
         dst, n = f"{src}.damaged", 1
-        while os.path.exists(dst):
+        while storage.path(dst).exists():
             n += 1
             dst = f"{src}.damaged{n}"
-        os.rename(src, dst)
+        storage.path(src).rename(dst)  # on object storage: a copy, then a delete
         self.manager.reload()
         return dst
 
@@ -244,12 +251,13 @@ class Checkpoints:
 
 
 def committed_steps(directory: str) -> list[int]:
-    """Step directories that committed (names that are integers), read from disk."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return [int(n) for n in names if n.isdigit()]
+    """Step directories that committed (names that are integers; on object storage, holding
+    the commit marker), read from storage."""
+    steps = [int(n) for n in storage.listdir(directory) if n.isdigit()]
+    if storage.is_remote(directory):
+        steps = [s for s in steps
+                 if storage.path(storage.join(directory, str(s), COMMIT_FILE)).exists()]
+    return steps
 
 
 def remove_tmp_dirs(directory: str) -> None:
@@ -257,15 +265,15 @@ def remove_tmp_dirs(directory: str) -> None:
     a background thread, so they could still be listed right after start.) Other processes
     write nothing before the barrier at the start of the first save."""
     for name in tmp_dirs(directory):
-        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+        try:
+            storage.path(storage.join(directory, name)).rmtree()
+        except OSError:
+            pass
 
 
 def tmp_dirs(directory: str) -> list[str]:
     """Leftover uncommitted step directories (a save that was interrupted)."""
-    try:
-        return sorted(n for n in os.listdir(directory) if TMP_MARKER in n)
-    except OSError:
-        return []
+    return sorted(n for n in storage.listdir(directory) if TMP_MARKER in n)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,8 +50,10 @@ def _absolute_paths(config):
     if sep and kind in ("text", "jsonl", "tsv") and arg:
         source = f"{kind}:{os.path.abspath(os.path.expanduser(arg))}"
 
-    def path(p):
-        return os.path.abspath(os.path.expanduser(p)) if p else p
+    def path(p):  # a URI (gs://...) is kept as it is
+        from scaling import storage
+
+        return storage.absolute(p) if p else p
 
     tokenizer = d.tokenizer if d.tokenizer in ("sentencepiece", "byte") else path(d.tokenizer)
     if d.tokenizer.startswith("hf:"):  # a HuggingFace tokenizer directory
@@ -84,10 +86,14 @@ def cmd_train(args) -> int:
     profile = parse_profile(args.profile)
     from scaling.distributed import initialize_from_env
     from scaling.train.loop import train
+    from scaling.train.rng import set_tpu_flags
 
+    set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     initialize_from_env()
     workdir = args.workdir or os.path.join("runs", config.name)
-    init_from = os.path.abspath(args.init_from) if args.init_from else None
+    from scaling import storage
+
+    init_from = storage.absolute(args.init_from) if args.init_from else None
     from scaling.eval.in_training import fewshot_hook
 
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
@@ -128,6 +134,9 @@ def cmd_params(args) -> int:
 
 def cmd_bench(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
+    from scaling.train.rng import set_tpu_flags
+
+    set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     from scaling import bench
 
     if args.what == "train":

@@ -25,9 +25,10 @@ def jsonl_objects(text: str, where: Callable[[int], str],
 def append_rows(path: str, rows: list[dict], error: type[Exception]) -> None:
     """Append one JSON line per row; an OS error raises `error` naming the file (callers
     print the rows first, so nothing computed is lost)."""
+    from scaling import storage
+
     try:
-        with open(path, "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        storage.append_text(path, "".join(json.dumps(row) + "\n" for row in rows))
     except OSError as e:
-        raise error(f"cannot append the scores above to {path}: {e.strerror}") from None
+        raise error(f"cannot append the scores above to {path}: {storage.error_text(e)}") \
+            from None

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaling import storage
 from scaling.errors import UserError
 
 # Dense bf16 peak FLOP/s per chip, matched against `device.device_kind` (lower-cased).
@@ -84,38 +85,47 @@ class MetricsError(UserError):
 
 
 def read_rows(path: str, warn=None) -> list[dict]:
-    """The rows of a metrics.jsonl; a line that does not parse (a write torn by a crash or a
-    full disk) is dropped, with `warn(message)`."""
+    """The rows of a metrics.jsonl (a local path or a URI); a line that does not parse (a
+    write torn by a crash or a full disk) is dropped, with `warn(message)`."""
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                row = None
-            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-                if warn:
-                    warn(f"{path}:{n}: dropped a torn or unreadable row")
-                continue
-            rows.append(row)
+    text = storage.path(path).read_bytes().decode("utf-8", errors="replace")
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            if warn:
+                warn(f"{path}:{n}: dropped a torn or unreadable row")
+            continue
+        rows.append(row)
     return rows
 
 
 class MetricsWriter:
-    """metrics.jsonl (one JSON object per logged step) and TensorBoard events, process 0 only."""
+    """metrics.jsonl (one JSON object per logged step) and TensorBoard events, process 0 only.
+
+    On object storage (a gs:// workdir) the rows are uploaded at most every 30 s and at each
+    `flush()` (before every checkpoint, so a resume finds the rows up to its step), and the
+    TensorBoard events are written locally and copied into the workdir by `flush()` and
+    `close()`: an object cannot be appended to."""
 
     def __init__(self, workdir: str, enabled: bool = True):
-        self.enabled = enabled
-        self._jsonl = self._tb = None
+        self.enabled, self.workdir = enabled, workdir
+        self._jsonl = self._tb = self._tb_local = None
         if not enabled:
             return
-        os.makedirs(workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+        storage.makedirs(workdir)
+        self._jsonl = storage.open_append(storage.join(workdir, "metrics.jsonl"))
         from tensorboardX import SummaryWriter
 
-        self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+        if storage.is_remote(workdir):
+            import tempfile
+
+            self._tb_local = tempfile.mkdtemp(prefix="scaling-tb-")
+        self._tb = SummaryWriter(logdir=self._tb_local or workdir, flush_secs=30)
 
     def write(self, step: int, values: dict) -> None:
         """Append one row (written and flushed as one line; a failed write raises
@@ -127,7 +137,8 @@ class MetricsWriter:
         try:
             self._write_line(json.dumps(row) + "\n")
         except OSError as e:
-            raise MetricsError(f"cannot write {self._jsonl.name}: {e.strerror}") from None
+            raise MetricsError(f"cannot write {self._jsonl.name}: {storage.error_text(e)}") \
+                from None
         for key, value in row.items():
             if key != "step" and isinstance(value, (int, float)):
                 self._tb.add_scalar(key, value, step)
@@ -136,11 +147,39 @@ class MetricsWriter:
         self._jsonl.write(text)
         self._jsonl.flush()
 
+    def flush(self) -> None:
+        """Make everything written so far durable in the run directory (for object storage:
+        upload it now)."""
+        if not self._jsonl:
+            return
+        if self._tb_local is None:
+            self._jsonl.flush()
+            return
+        try:
+            self._jsonl.flush(force=True)
+            self._tb.flush()
+            self._copy_events()
+        except Exception as e:  # noqa: BLE001 - any storage error stops the job cleanly
+            raise MetricsError(f"cannot write metrics to {self.workdir}: "
+                               f"{storage.error_text(e)}") from None
+
+    def _copy_events(self) -> None:
+        for name in os.listdir(self._tb_local):
+            with open(os.path.join(self._tb_local, name), "rb") as f:
+                storage.write_atomic(storage.join(self.workdir, name), f.read())
+
     def close(self) -> None:
         if self._jsonl:
-            self._jsonl.close()
-            self._tb.close()
-            self._jsonl = self._tb = None
+            try:
+                self._jsonl.close()
+                self._tb.close()
+                if self._tb_local is not None:
+                    self._copy_events()
+                    import shutil
+
+                    shutil.rmtree(self._tb_local, ignore_errors=True)
+            finally:
+                self._jsonl = self._tb = None
 
 
 def _plain(v):

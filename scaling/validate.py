@@ -29,6 +29,7 @@ from scaling.models.choices import (
 )
 from scaling.platform import DTYPES
 from scaling.schedules import SCHEDULES
+from scaling.train.rng import DROPOUT_RNGS
 
 MAX_DIM = 2**31 - 1  # int32 indices and shapes
 MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo
@@ -50,6 +51,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "data.tokenizer_type": TOKENIZER_TYPES,
         "optim.schedule": SCHEDULES,
         "train.fsdp_gather": FSDP_GATHER,
+        "train.dropout_rng": tuple(DROPOUT_RNGS),
     }
 
 

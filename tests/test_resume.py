@@ -114,6 +114,21 @@ def test_exact_resume_in_a_new_process(straight, resumed):
     assert_trees_equal(a, b)
 
 
+def test_the_resumed_process_loads_its_train_step_from_the_compilation_cache(straight, resumed):
+    """JAX's own cache events (jax.monitoring), counted per session in sessions.jsonl: the
+    module's cache starts empty, so whichever of the first two sessions ran first compiled
+    the train step and wrote it (a miss); the resume in a new process loads it (a hit) and
+    compiles nothing for its first step."""
+    first = [json.loads(line) for line in (straight / "sessions.jsonl").read_text().splitlines()]
+    runs = [json.loads(line) for line in (resumed / "sessions.jsonl").read_text().splitlines()]
+    assert [r["resumed"] for r in first + runs] == [False, False, True]
+    fresh = [r["compile_cache"]["first_step"] for r in first + runs[:1]]
+    assert sum(f["misses"] for f in fresh) >= 1
+    again = runs[1]["compile_cache"]
+    assert again["first_step"]["hits"] >= 1 and again["first_step"]["misses"] == 0
+    assert again["saved_s"] > 0
+
+
 def test_retention_keeps_the_last_steps(resumed):
     """checkpoint_every=3 and the stop/final saves; keep_last=3 (the preset's default)."""
     assert Checkpoints(checkpoint_dir(resumed), read_only=True).all_steps() == [4, 6, 8]

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from scaling import storage
 from scaling.data.tokenizer_base import Tokenizer
 from scaling.errors import DataError
 
@@ -30,7 +29,7 @@ FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "
 
 
 def has_hf_tokenizer(directory: str) -> bool:
-    return os.path.isfile(os.path.join(directory, "tokenizer.json"))
+    return storage.path(storage.join(directory, "tokenizer.json")).is_file()
 
 
 def _token_text(value) -> str | None:
@@ -44,12 +43,11 @@ def special_tokens(directory: str) -> dict[str, str]:
     special_tokens_map.json (the files `transformers` writes)."""
     out: dict[str, str] = {}
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        path = os.path.join(directory, name)
-        if not os.path.isfile(path):
+        path = storage.join(directory, name)
+        if not storage.path(path).is_file():
             continue
         try:
-            with open(path, encoding="utf-8") as f:
-                table = json.load(f)
+            table = json.loads(storage.read_text(path))
         except (OSError, ValueError) as e:
             raise DataError(f"{path}: cannot read it ({e})") from None
         for role in ROLES:
@@ -67,14 +65,13 @@ class HFTokenizer(Tokenizer):
     def __init__(self, directory: str):
         from tokenizers import Tokenizer as Backend  # lazy: only runs that use one load it
 
-        self.directory = os.path.abspath(os.path.expanduser(directory))
-        path = os.path.join(self.directory, "tokenizer.json")
-        if not os.path.isfile(path):
+        self.directory = storage.absolute(directory)  # a local path or a URI
+        path = storage.join(self.directory, "tokenizer.json")
+        if not storage.path(path).is_file():
             raise DataError(f"data.tokenizer=hf:{directory}: no tokenizer.json there; give a "
                             f"directory holding a HuggingFace tokenizer.json")
         try:
-            with open(path, "rb") as f:
-                self._json = f.read()
+            self._json = storage.path(path).read_bytes()
             self._tok = Backend.from_str(self._json.decode("utf-8"))
         except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions
             raise DataError(f"{path}: not a HuggingFace tokenizer ({e})") from None
@@ -117,9 +114,10 @@ class HFTokenizer(Tokenizer):
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
 
     def save_copy(self, directory: str) -> None:
-        """Copy the tokenizer's files into `directory` (created), byte for byte."""
-        os.makedirs(directory, exist_ok=True)
+        """Copy the tokenizer's files into `directory` (created; a local path or a URI),
+        byte for byte."""
+        storage.makedirs(directory)
         for name in FILES:
-            src = os.path.join(self.directory, name)
-            if os.path.isfile(src):
-                shutil.copyfile(src, os.path.join(directory, name))
+            src = storage.path(storage.join(self.directory, name))
+            if src.is_file():
+                storage.write_atomic(storage.join(directory, name), src.read_bytes())

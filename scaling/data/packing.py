@@ -79,7 +79,7 @@ def cached_stream(corpus, split: str, tokenizer: Tokenizer, cache_root: Path) ->
         cache.save_npy_atomic(tokens_path, stream.tokens)
         cache.save_npy_atomic(starts_path, stream.doc_starts)
     try:
-        tokens, starts = np.load(tokens_path, mmap_mode="r"), np.load(starts_path)
+        tokens, starts = cache.load_npy(tokens_path), cache.load_npy(starts_path, mmap=False)
     except (OSError, ValueError, EOFError) as e:
         raise DataError(
             f"the token cache {base} is damaged ({type(e).__name__}: {str(e)[:120]}); delete "

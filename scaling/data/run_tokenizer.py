@@ -7,9 +7,7 @@ SentencePiece model as `<workdir>/tokenizer.model`; the byte tokenizer needs no 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
+from scaling import storage
 from scaling.data import cache
 from scaling.data.tokenizer import HF_PREFIX, Tokenizer, load_tokenizer
 
@@ -19,22 +17,22 @@ HF_DIR, SP_MODEL = "tokenizer", "tokenizer.model"
 def keep_copy(tokenizer: Tokenizer, workdir: str) -> None:
     """Write the run's copy of `tokenizer` once (an existing copy is left as it is)."""
     if tokenizer.kind == "hf":
-        target = os.path.join(workdir, HF_DIR)
-        if not os.path.isdir(target) and tokenizer.directory != os.path.abspath(target):
+        target = storage.join(workdir, HF_DIR)
+        if not storage.path(target).is_dir() and tokenizer.directory != storage.absolute(target):
             tokenizer.save_copy(target)
     elif tokenizer.kind == "sentencepiece":
-        target = os.path.join(workdir, SP_MODEL)
-        if not os.path.isfile(target):
-            cache.write_bytes_atomic(Path(target), tokenizer.model_proto)
+        target = storage.join(workdir, SP_MODEL)
+        if not storage.path(target).is_file():
+            storage.write_atomic(target, tokenizer.model_proto)
 
 
 def kept_spec(workdir: str) -> str | None:
     """The `data.tokenizer` spec of the run's copy, or None when it keeps none."""
-    hf = os.path.join(os.path.abspath(workdir), HF_DIR)
-    if os.path.isfile(os.path.join(hf, "tokenizer.json")):
+    hf = storage.join(storage.absolute(workdir), HF_DIR)
+    if storage.path(storage.join(hf, "tokenizer.json")).is_file():
         return HF_PREFIX + hf
-    sp = os.path.join(os.path.abspath(workdir), SP_MODEL)
-    return sp if os.path.isfile(sp) else None
+    sp = storage.join(storage.absolute(workdir), SP_MODEL)
+    return sp if storage.path(sp).is_file() else None
 
 
 def run_tokenizer(workdir: str, config) -> Tokenizer:

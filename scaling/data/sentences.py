@@ -99,7 +99,7 @@ def cached_sentences(corpus, split: str, tokenizer: Tokenizer,
         for path, name in zip(paths, names, strict=True):
             cache.save_npy_atomic(path, getattr(stream, name))
     try:
-        tokens, sentence_starts, doc_starts = (np.load(p, mmap_mode="r") for p in paths)
+        tokens, sentence_starts, doc_starts = (cache.load_npy(p) for p in paths)
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"the sentence cache {base} is damaged ({type(e).__name__}); delete "
                         f"that directory and rerun to rebuild it") from None

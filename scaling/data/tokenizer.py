@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
+from scaling import storage
 from scaling.data import cache
 from scaling.data.tokenizer_base import Tokenizer
 from scaling.errors import DataError
@@ -176,7 +177,7 @@ def load_tokenizer(spec: str, model_type: str, vocab_size: int, corpus, cache_ro
 
         tok = HFTokenizer(spec[len(HF_PREFIX):])
     else:
-        path = Path(spec).expanduser()
+        path = storage.path(spec)  # a local file or a URI
         if not path.is_file():
             raise DataError(
                 f"data.tokenizer={spec!r}: no such .model file; give an existing SentencePiece "

@@ -3,8 +3,7 @@ run on its test split or on a TSV file."""
 
 from __future__ import annotations
 
-import os
-
+from scaling import storage
 from scaling.bleu import corpus_pairs, corpus_scores
 from scaling.errors import UserError
 from scaling.jsonl import append_rows
@@ -49,5 +48,5 @@ def bleu_command(workdir: str, tasks: list[str], beam: int, alpha: float, limit:
         results.append(r)
         print(f"{task:<24} BLEU {r['bleu']:.2f}  chrF {r['chrf']:.2f}  (n={r['n']}, beam "
               f"{beam}, alpha {alpha})\n  {r['bleu_signature']}\n  {r['chrf_signature']}")
-    append_rows(os.path.join(workdir, "eval.jsonl"), results, UserError)
+    append_rows(storage.join(workdir, "eval.jsonl"), results, UserError)
     return results

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import jax
 
-from scaling import sharding
+from scaling import sharding, storage
 from scaling.config import Config, ConfigError, MeshConfig, from_dict
 from scaling.errors import UserError
 from scaling.platform import resolve
@@ -19,13 +18,12 @@ from scaling.validate import validate
 def read_config(workdir: str) -> Config:
     """The run's config.json, type-checked and validated, or a UserError saying what is wrong
     with it (not a run directory, unreadable, damaged)."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
+    path = storage.join(workdir, "config.json")
+    if not storage.path(path).is_file():
         raise UserError(f"{workdir} is not a run directory: no config.json (train one with "
                         f"`scaling train --workdir {workdir}`)")
     try:
-        with open(path, encoding="utf-8") as f:
-            config = from_dict(json.load(f), where=path)
+        config = from_dict(json.loads(storage.read_text(path)), where=path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: cannot read the run's config ({e})") from None
     try:

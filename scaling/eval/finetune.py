@@ -5,7 +5,6 @@ print the metrics as one JSON line, and write one prediction a line in the file'
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -67,13 +66,14 @@ def _restore(workdir: str, config, mesh):
 
 
 def _restore_best(workdir: str, config, mesh):
+    from scaling import storage
     from scaling.checkpoint import Checkpoints, checkpoint_dir
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import sharded_abstract_state
 
-    best = os.path.join(os.path.abspath(workdir), BEST_DIR)
+    best = storage.join(storage.absolute(workdir), BEST_DIR)
     for directory in (best, checkpoint_dir(workdir)):
-        if not os.path.isdir(directory):
+        if not storage.path(directory).is_dir():
             continue
         ckpt = Checkpoints(directory, read_only=True)
         step = ckpt.latest_step()

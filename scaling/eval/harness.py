@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaling import storage
 from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.eval.formats import evaluate_task, prompts_for  # noqa: F401  (public here)
@@ -142,8 +142,8 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, s
             print_result(r)
     summary = [{k: v for k, v in r.items() if k != "samples"} for r in results]
     if output or log_samples:
-        _write_json(output or os.path.join(workdir, "eval_samples.json"), results)
-    append_rows(os.path.join(workdir, "eval.jsonl"), summary, UserError)
+        _write_json(output or storage.join(workdir, "eval_samples.json"), results)
+    append_rows(storage.join(workdir, "eval.jsonl"), summary, UserError)
     return results
 
 

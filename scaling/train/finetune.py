@@ -16,19 +16,19 @@ import json
 import math
 import os
 
+from scaling import storage
 from scaling.config import ConfigError, apply_overrides, from_dict
 from scaling.errors import UserError
 
 
 def backbone_config(init_from: str):
     """The backbone run's config.json as a Config (no JAX); UserError when it is not a run."""
-    path = os.path.join(init_from, "config.json")
-    if not os.path.isfile(path):
+    path = storage.join(init_from, "config.json")
+    if not storage.path(path).is_file():
         raise UserError(f"--init_from {init_from}: not a run directory (no config.json); "
                         f"pretrain one with `scaling train --workdir {init_from}`")
     try:
-        with open(path, encoding="utf-8") as f:
-            return from_dict(json.load(f), where=path)
+        return from_dict(json.loads(storage.read_text(path)), where=path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: cannot read the backbone's config ({e})") from None
 
@@ -69,7 +69,7 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
                         f" family backbones; use a matching --init_from or drop the setting")
     config = apply_overrides(base, [f"{k}={v}" for k, v in recipe.items()]
                              + [f"train.objective={objective}", f"finetune.task={task}",
-                                f"finetune.init_from={os.path.abspath(init_from)}"])
+                                f"finetune.init_from={storage.absolute(init_from)}"])
     from scaling.validate import OPTIONS
 
     # the backbone's pretraining switches (data.nsp) do not apply to the task objective
@@ -110,7 +110,7 @@ def cmd_finetune(args, absolute_paths) -> int:
     from scaling.train.loop import train
 
     initialize_from_env()
-    init_from = None if args.scratch else os.path.abspath(args.init_from)
+    init_from = None if args.scratch else storage.absolute(args.init_from)
     summary = train(config, args.workdir, progress=not args.quiet, init_from=init_from,
                     stop_at=args.stop_at, command="finetune")
     if summary["preempted"] or summary["end_step"] < summary["steps"]:

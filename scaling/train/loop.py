@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 
 import jax
 from tqdm import tqdm
 
+from scaling import storage
 from scaling.checkpoint import committed_steps
-from scaling.compile_cache import enable_compile_cache
+from scaling.compile_cache import CacheEvents, enable_compile_cache
 from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import flops_per_token, param_counts
@@ -34,16 +34,14 @@ from scaling.train.run import Run, global_batch  # noqa: F401  (global_batch: pu
 def _truncate_metrics(workdir: str, last_step: int) -> None:
     """Drop metrics.jsonl rows after `last_step` (written before a crash, about to be
     redone), so that the file holds one history."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.exists(path):
+    path = storage.join(workdir, "metrics.jsonl")
+    if not storage.path(path).exists():
         return
     rows = [r for r in read_rows(path, say) if r["step"] <= last_step]
     try:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
-        os.replace(path + ".tmp", path)
+        storage.write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
     except OSError as e:
-        raise UserError(f"cannot rewrite {path}: {e.strerror}") from None
+        raise UserError(f"cannot rewrite {path}: {storage.error_text(e)}") from None
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
@@ -57,16 +55,18 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
     t0 = time.perf_counter()
     enable_compile_cache(config)  # before anything compiles (scaling/compile_cache.py)
     lock = RunLock(workdir, command).acquire() if jax.process_index() == 0 else None
+    events = CacheEvents().start()
     try:
         return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks,
-                             profile)
+                             profile, events)
     finally:
+        events.stop()
         if lock:
             lock.release()
 
 
 def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None,
-                  profile=None) -> dict:
+                  profile=None, events=None) -> dict:
     run = Run(config, workdir, init_from=init_from)
     start = int(run.state.step)
     if run.lead:
@@ -79,7 +79,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
     try:
         clock = Clock(t0)
         result = _loop(run, start, writer, preempt, progress, stop_at,
-                       Profiler(profile, workdir), clock, extra_hooks)
+                       Profiler(profile, workdir), clock, extra_hooks, events)
     except MetricsError as e:
         _close_quietly(run)
         steps = committed_steps(run.ckpt.directory)
@@ -105,12 +105,13 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         "wall_time": time.perf_counter() - t0,
         "flops_per_token": result["fpt"],
         "resumed": start > 0, "time_to_first_step": result["first_step_s"],
+        "compile_cache": events.summary(result["first_step_cache"]) if events else None,
         **clock.summary(result["loop_end"]),
         **{f"params_{k}": v for k, v in param_counts(cfg.model).items()},
         **run.extra_summary,
     }
     if run.lead:
-        write_json(os.path.join(workdir, "summary.json"), summary)
+        write_json(storage.join(workdir, "summary.json"), summary)
         append_session(workdir, summary)
     return summary
 
@@ -118,7 +119,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
 def _eval_history(workdir: str) -> list[float]:
     """Every eval_loss of the run so far, earlier sessions included (metrics.jsonl holds one
     history: rows past a resume point are dropped on resume)."""
-    rows = read_rows(os.path.join(workdir, "metrics.jsonl"))
+    rows = read_rows(storage.join(workdir, "metrics.jsonl"))
     return [r["eval_loss"] for r in rows if r.get("eval_loss") is not None]
 
 
@@ -200,6 +201,7 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
 
     def checkpoint(info: StepInfo) -> None:
         guard.flush()
+        writer.flush()  # the rows up to this step are in the run directory before its save
         run.save(info.step, it)
 
     hooks = Hooks()
@@ -229,7 +231,7 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
 
 def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
           stop_at: int | None, profiler: Profiler, clock: Clock,
-          extra_hooks: dict | None = None) -> dict:
+          extra_hooks: dict | None = None, events: CacheEvents | None = None) -> dict:
     """Steps `start`.. until train.steps, `stop_at` or preemption, with the hooks after each."""
     cfg, t = run.config, run.config.train
     end = min(t.steps, stop_at) if stop_at else t.steps
@@ -243,7 +245,8 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
     hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals, profiler,
                            extra_hooks)
     hooks.timer = clock.add
-    done, preempted, first_s = start, False, None
+    done, preempted, first_s, first_cache = start, False, None, None
+    mark = events.mark() if events else None
     clock.start_loop()
     profiler.begin(start)
     try:
@@ -252,6 +255,7 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
             done = step + 1
             if first_s is None:
                 first_s = clock.first_step_done(m)
+                first_cache = events.since(mark) if events else None
                 if progress:
                     say(f"first step after {first_s:.1f} s "
                         f"({'resume' if start else 'fresh start'})")
@@ -269,4 +273,5 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
         bar.close()
     return {"evals": evals, "end": done, "preempted": preempted, "skipped": guard.total,
             "fpt": flops_per_token(cfg.model, cfg.seq_len)["total"],
-            "first_step_s": first_s, "loop_end": time.perf_counter()}
+            "first_step_s": first_s, "first_step_cache": first_cache,
+            "loop_end": time.perf_counter()}

@@ -3,7 +3,8 @@ goodput (the share of wall time spent training).
 
 `scaling train --profile START:STOP` traces the steps after step START up to and including
 step STOP (step numbers count completed steps, as metrics.jsonl does) into
-`<workdir>/profile/` (view with TensorBoard's profile plugin or XProf).
+`<workdir>/profile/` (view with TensorBoard's profile plugin or XProf); for a run directory
+on object storage the trace is written locally and uploaded when it stops.
 
 Where the time of a session goes (summary.json `time`, seconds):
   startup      config, mesh, data, restore or init (before the first step is dispatched)
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 
+from scaling import storage
 from scaling.errors import UserError
 
 TRAINING_HOOKS = ("nonfinite", "log", "preemption")  # part of training proper
@@ -49,8 +53,8 @@ class Profiler:
     that begins inside the range) and stops it after step `stop` or at the session's end."""
 
     def __init__(self, window: tuple[int, int] | None, workdir: str):
-        self.window, self.directory = window, os.path.join(workdir, "profile")
-        self.active = False
+        self.window, self.directory = window, storage.join(workdir, "profile")
+        self.active, self._local = False, None
 
     def begin(self, first_step: int) -> None:
         """Called before the session's first step, `first_step` steps being done."""
@@ -72,14 +76,30 @@ class Profiler:
             jax.block_until_ready(pending)  # the traced steps have finished
             jax.profiler.stop_trace()
             self.active = False
+            if self._local:  # traced locally: copy into the (object storage) run directory
+                _copy_tree(self._local, self.directory)
+                shutil.rmtree(self._local, ignore_errors=True)
 
     def _start(self) -> None:
         import jax
 
         if not self.active:
-            os.makedirs(self.directory, exist_ok=True)
-            jax.profiler.start_trace(self.directory)
+            if storage.is_remote(self.directory):
+                self._local = tempfile.mkdtemp(prefix="scaling-profile-")
+            else:
+                os.makedirs(self.directory, exist_ok=True)
+            jax.profiler.start_trace(self._local or self.directory)
             self.active = True
+
+
+def _copy_tree(local: str, target: str) -> None:
+    """Upload the files under the local directory `local` to `target` (a URI)."""
+    for dirpath, _, names in os.walk(local):
+        rel = os.path.relpath(dirpath, local)
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                parts = (name,) if rel == "." else (*rel.split(os.sep), name)
+                storage.write_atomic(storage.join(target, *parts), f.read())
 
 
 class Clock:
@@ -120,12 +140,11 @@ class Clock:
 
 def append_session(workdir: str, summary: dict) -> None:
     """Append this session's start, end, time to first step and goodput to sessions.jsonl."""
-    keys = ("start_step", "end_step", "resumed", "time_to_first_step", "wall_time", "goodput",
-            "time")
-    path = os.path.join(workdir, "sessions.jsonl")
+    keys = ("start_step", "end_step", "resumed", "time_to_first_step", "compile_cache",
+            "wall_time", "goodput", "time")
+    path = storage.join(workdir, "sessions.jsonl")
     try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({k: summary.get(k) for k in keys}) + "\n")
+        storage.append_text(path, json.dumps({k: summary.get(k) for k in keys}) + "\n")
     except OSError as e:
-        raise UserError(f"cannot append to {path}: {e.strerror}; the run itself is saved "
-                        f"(summary.json)") from None
+        raise UserError(f"cannot append to {path}: {storage.error_text(e)}; the run itself "
+                        f"is saved (summary.json)") from None

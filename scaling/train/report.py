@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 
 import jax
 from tqdm import tqdm
 
+from scaling import storage
 from scaling.errors import UserError
 
 
@@ -26,11 +26,9 @@ def finite_or_none(v):
 
 
 def write_json(path: str, obj) -> None:
-    """Write `obj` to `path` atomically (temporary file, then rename)."""
-    tmp = path + ".tmp"
+    """Write `obj` to `path` (a local path or a URI) atomically: a temporary file and a
+    rename, or one object upload."""
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        storage.write_atomic(path, json.dumps(obj, indent=2, sort_keys=True))
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror}") from None
+        raise UserError(f"cannot write {path}: {storage.error_text(e)}") from None

@@ -6,12 +6,11 @@ restore or init, compile.
 from __future__ import annotations
 
 import math
-import os
 
 import jax
 import numpy as np
 
-from scaling import sharding
+from scaling import sharding, storage
 from scaling.checkpoint import (
     Checkpoints,
     DamagedCheckpointError,
@@ -28,6 +27,7 @@ from scaling.families.schema import check_batch
 from scaling.platform import resolve
 from scaling.train.optimizer import make_optimizer
 from scaling.train.report import say, write_json
+from scaling.train.rng import dropout_key
 from scaling.train.state import init_state, sharded_abstract_state
 from scaling.train.step import compile_steps
 from scaling.validate import validate
@@ -105,13 +105,14 @@ class Run:
             self.resolved, self.tx, self.mesh, self.shardings)
         self.eval_batches = self.data.eval_batches()
         if self.lead:
-            write_json(os.path.join(workdir, "config.json"), self.config.to_dict())
+            write_json(storage.join(workdir, "config.json"), self.config.to_dict())
 
     def _make_workdir(self) -> None:
         try:
-            os.makedirs(self.workdir, exist_ok=True)
+            storage.makedirs(self.workdir)
         except OSError as e:
-            raise UserError(f"cannot create run directory {self.workdir}: {e.strerror}") from None
+            raise UserError(f"cannot create run directory {self.workdir}: "
+                            f"{storage.error_text(e)}") from None
 
     def _load_data(self) -> None:
         self.data = self.objective.load_data(self.config)
@@ -131,7 +132,7 @@ class Run:
         # restore target and layout, from one eval_shape of the init (nothing allocated)
         self.target, self.shardings = sharded_abstract_state(self.resolved, self.tx, self.mesh)
         base = jax.random.key(self.config.train.seed)
-        self.dropout_key = jax.random.fold_in(base, 1)
+        self.dropout_key = dropout_key(self.config.train)  # fold_in(base, 1); train/rng.py
         if self.ckpt.latest_step() is not None:
             if init_from:
                 say(f"--init_from {init_from} ignored: {self.workdir} already has checkpoints")

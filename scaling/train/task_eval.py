@@ -11,12 +11,10 @@ Legend: B global batch, K head outputs.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 
-from scaling import sharding
+from scaling import sharding, storage
 from scaling.errors import UserError
 from scaling.metrics import read_rows
 from scaling.task_metrics import DEFAULT_METRIC, task_metrics
@@ -68,8 +66,9 @@ def metric_name(config) -> str:
 
 
 def _best_so_far(workdir: str, key: str) -> tuple[float | None, int | None]:
-    path = os.path.join(workdir, "metrics.jsonl")
-    rows = [r for r in read_rows(path) if r.get(key) is not None] if os.path.exists(path) else []
+    path = storage.join(workdir, "metrics.jsonl")
+    rows = [r for r in read_rows(path) if r.get(key) is not None] \
+        if storage.path(path).exists() else []
     if not rows:
         return None, None
     best = max(rows, key=lambda r: (r[key], -r["step"]))
@@ -78,7 +77,7 @@ def _best_so_far(workdir: str, key: str) -> tuple[float | None, int | None]:
 
 def best_summary(workdir: str, name: str, value, step) -> dict:
     return {"best_metric": name, "best_value": value, "best_step": step,
-            "best_checkpoint": (os.path.join(os.path.abspath(workdir), BEST_DIR, str(step))
+            "best_checkpoint": (storage.join(storage.absolute(workdir), BEST_DIR, str(step))
                                 if step is not None else None)}
 
 
@@ -103,7 +102,7 @@ def task_eval_hook(run, writer):
         writer.write(info.step, {f"dev_{k}": v for k, v in scores.items()})
         if best["value"] is None or scores[name] > best["value"]:
             best.update(value=scores[name], step=info.step)
-            ckpt = Checkpoints(os.path.join(run.workdir, BEST_DIR), TrainConfig(keep_last=1))
+            ckpt = Checkpoints(storage.join(run.workdir, BEST_DIR), TrainConfig(keep_last=1))
             ckpt.save(info.step, run.state, data={"step": info.step}, config=cfg.to_dict(),
                       meta=run.meta)  # every process takes part in a save
             ckpt.close()
