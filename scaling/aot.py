@@ -106,6 +106,10 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
           f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
           f"{resolved.model.scan_unroll}")
     print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
+    if config.mesh.stage > 1:
+        from scaling.train.report import pipeline_report
+
+        print(pipeline_report(config))
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
     if cap:

@@ -27,7 +27,7 @@ from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch
 from scaling.platform import resolve
 from scaling.train.optimizer import make_optimizer
-from scaling.train.report import say, write_json
+from scaling.train.report import pipeline_report, say, write_json
 from scaling.train.state import init_state, sharded_abstract_state
 from scaling.train.step import compile_steps
 from scaling.validate import validate
@@ -99,6 +99,8 @@ class Run:
         self._make_workdir()
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
         self.resolved = resolve(self.config, self.mesh.devices.flat)
+        if self.config.mesh.stage > 1:
+            say(pipeline_report(self.config))
         self._load_data()
         self._restore_or_init(init_from)
         self.train_fn, self.eval_fn = compile_steps(
