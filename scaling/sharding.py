@@ -44,10 +44,13 @@ RULES = (
 
 def rules(mesh: Mesh | None = None) -> tuple:
     """RULES for `mesh`: with a stage axis, stacked layers are split over it (stage s holds
-    layers s·L/S .. (s+1)·L/S - 1, the same arrays a non-pipelined mesh holds whole)."""
+    layers s·L/S .. (s+1)·L/S - 1, the same arrays a non-pipelined mesh holds whole), and
+    activations' rows outside the pipeline too (stage-major, as the pipeline's shard_map
+    takes them: models/pipeline.py), so the embedding and head run on 1/S of them."""
     if mesh is None or STAGE_AXIS not in mesh.axis_names:
         return RULES
-    return tuple((name, STAGE_AXIS if name == "layers" else axes) for name, axes in RULES)
+    split = {"layers": STAGE_AXIS, "batch": (STAGE_AXIS, *BATCH_AXES)}
+    return tuple((name, split.get(name, axes)) for name, axes in RULES)
 
 
 def stages(mesh) -> int:
@@ -97,6 +100,7 @@ def mesh_shape(mesh: MeshConfig, n_devices: int) -> tuple[int, int, int, int]:
 def check_divisible(config, axes: dict[str, int]) -> None:
     """Every sharded dimension must split evenly over its mesh axis; say which one does not."""
     replica, data, fsdp, tensor = (axes[a] for a in MESH_AXES)
+    stage = axes.get(STAGE_AXIS, 1)  # a pipeline splits each microbatch's rows over it too
     m, t = config.model, config.train
     checks = [
         ("model.n_heads", m.n_heads, "mesh.tensor", tensor),
@@ -104,8 +108,9 @@ def check_divisible(config, axes: dict[str, int]) -> None:
         ("the padded vocabulary", m.padded_vocab, "mesh.tensor", tensor),
         ("model.d_model", m.d_model, "mesh.fsdp", fsdp),
         ("train.global_batch / train.microbatches", t.global_batch // t.microbatches,
-         "mesh.replica x mesh.data x mesh.fsdp", replica * data * fsdp),
-        ("model.n_layers", m.n_layers, "mesh.stage", axes.get(STAGE_AXIS, 1)),
+         "mesh.replica x mesh.data x mesh.fsdp" + (" x mesh.stage" if stage > 1 else ""),
+         replica * data * fsdp * stage),
+        ("model.n_layers", m.n_layers, "mesh.stage", stage),
     ]
     for name, value, axis, size in checks:
         if value % size:
@@ -155,6 +160,26 @@ def batch_ways(mesh: Mesh) -> int:
     return math.prod(mesh.shape[a] for a in BATCH_AXES)
 
 
+def batch_share(mesh: Mesh, process_index: int | None = None) -> tuple[int, int]:
+    """(index, count): the rows of every global batch that process `process_index` (default:
+    this one) must load are block `index` of `count` equal blocks. Rows are split over
+    replica × data × fsdp; processes whose devices differ only along stage or tensor hold the
+    same rows, so they load the same block (a stage axis across hosts needs this)."""
+    p = jax.process_index() if process_index is None else process_index
+    names = list(mesh.axis_names)
+    grid = np.moveaxis(np.asarray(mesh.devices), [names.index(a) for a in BATCH_AXES],
+                       range(len(BATCH_AXES)))
+    ways = math.prod(grid.shape[:len(BATCH_AXES)])
+    shards = grid.reshape(ways, -1)  # [row block, devices holding it]
+    mine = [i for i in range(ways) if any(d.process_index == p for d in shards[i])]
+    n = len(mine)
+    if not mine or mine != list(range(mine[0], mine[0] + n)) or mine[0] % n or ways % n:
+        raise ConfigError(f"process {p} holds batch blocks {mine} of {ways} on this mesh, not "
+                          f"one contiguous share; put the batch axes (replica, data, fsdp) "
+                          f"across hosts in order")
+    return mine[0] // n, ways // n
+
+
 def logical_shardings(boxed_tree, mesh: Mesh):
     """NamedShardings for a tree of `nn.LogicallyPartitioned` values (e.g. an eval_shape'd init);
     leaves without annotations (step counters, optimizer counts) are replicated."""
@@ -177,6 +202,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def axis_rules():
-    """Context manager making the logical names resolvable while tracing the model."""
-    return nn.logical_axis_rules(RULES)
+def axis_rules(mesh: Mesh | None = None):
+    """Context manager making the logical names resolvable while tracing the model (for
+    `mesh`'s rules when given: a pipelined step needs them)."""
+    return nn.logical_axis_rules(rules(mesh))

@@ -39,7 +39,7 @@ CONFIG = Config(
     model=ModelConfig(vocab_size=128, n_layers=4, d_model=32, n_heads=4, d_ff=64, max_len=16,
                       dropout=0.0, attn_dropout=0.0, local_window=4),
     optim=OptimConfig(lr=1e-2, warmup_steps=0),
-    train=TrainConfig(steps=10, global_batch=16, microbatches=4),
+    train=TrainConfig(steps=10, global_batch=32, microbatches=4),
 )
 PLAIN = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, microbatches=1),
                             mesh=MeshConfig(1, 1, 1))
@@ -70,7 +70,7 @@ def loss_and_grads(config, n_devices):
     mesh, _, state, _ = setup(config, n_devices)
 
     def fn(params, b):
-        with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with sharding.axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             total, weight, _, grads = grads_and_loss(config, params, b, jax.random.key(1))
         return total / weight, jax.tree.map(lambda g: g / weight, grads)
 
@@ -144,7 +144,7 @@ RUN_SETS = [
     "data.tokenizer=byte", "model.vocab_size=384", "model.n_layers=4", "model.d_model=32",
     "model.n_heads=4", "model.d_ff=64", "model.max_len=16", "model.dropout=0.1",
     "model.attn_dropout=0.1", "model.remat=full", "mesh.stage=2", "mesh.data=2", "mesh.fsdp=2",
-    "mesh.tensor=1", "train.global_batch=16", "train.microbatches=4", "train.steps=6",
+    "mesh.tensor=1", "train.global_batch=32", "train.microbatches=4", "train.steps=6",
     "train.checkpoint_every=3", "train.log_every=1", "train.eval_every=1000",
     "train.eval_batches=1", "optim.warmup_steps=2",
 ]
@@ -226,3 +226,24 @@ def test_pipelined_checkpoint_restores_onto_a_plain_mesh(runs):
         return float(total / weight)
 
     assert eval_loss(plain) == pytest.approx(eval_loss(piped), rel=1e-5)
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeDevice:
+    id: int
+    process_index: int
+
+
+@pytest.mark.parametrize("axes,shape,want", [
+    # 2 hosts x 4 devices. Stages across hosts: both hosts hold every row, so both load all.
+    (("replica", "stage", "data", "fsdp", "tensor"), (1, 2, 1, 4, 1), [(0, 1), (0, 1)]),
+    # data across hosts: each loads its half (what jax.process_index/count gave before)
+    (("replica", "data", "fsdp", "tensor"), (1, 2, 4, 1), [(0, 2), (1, 2)]),
+    (("replica", "stage", "data", "fsdp", "tensor"), (2, 1, 1, 2, 2), [(0, 2), (1, 2)]),
+])
+def test_each_host_loads_the_rows_its_devices_hold(axes, shape, want):
+    from types import SimpleNamespace
+
+    devices = np.array([FakeDevice(i, i // 4) for i in range(8)]).reshape(shape)
+    mesh = SimpleNamespace(axis_names=axes, devices=devices)
+    assert [sharding.batch_share(mesh, p) for p in (0, 1)] == want

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+from flax import linen as nn
 from jax.sharding import PartitionSpec
 
 STAGE_AXIS = "stage"  # the mesh axis (scaling/sharding.py places it)
@@ -80,40 +81,72 @@ def join_rows(x: jax.Array) -> jax.Array:
     return x.swapaxes(0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
+def _without_stage(axes):
+    """A logical rule's mesh axes with the stage axis dropped (it is manual in a stage)."""
+    if isinstance(axes, (tuple, list)):
+        kept = tuple(a for a in axes if a != STAGE_AXIS)
+        return kept or None
+    return None if axes == STAGE_AXIS else axes
+
+
 def gpipe(stage_fn: Callable, layers, x: jax.Array, rows, shared, key: jax.Array,
           pipe: Pipeline) -> jax.Array:
-    """x [M·B, T, D] through all S stages: stage_fn(layers_of_stage, x [B, T, D],
-    rows_of_microbatch, shared, key) -> [B, T, D] applies one stage's K layers.
+    """x [N, T, D] through all S stages; stage_fn(layers_of_stage, h [B, T, D],
+    rows_of_h, shared, key) -> [B, T, D] applies one stage's K layers to microbatch h.
 
     `layers`: arrays with a leading [L] axis (split over stages); `rows`: arrays with a
-    leading [M·B] axis (split into microbatches like x, e.g. per-row masks); `shared`: arrays
-    every microbatch uses whole. The key is folded with (microbatch, stage), so dropout never
+    leading [N] axis that travel with their microbatch (per-row masks); `shared`: arrays
+    every microbatch uses whole. Outside the pipeline x's rows are split over the stages too
+    (sharding.rules: "batch" includes stage), so the embedding and the head run on N / S rows
+    per stage: each stage holds 1/S of the rows of every microbatch, stage 0 gathers
+    microbatch i at tick i, and the last stage's output for microbatch m is scattered back
+    to the stages it came from. The key is folded with (microbatch, stage), so dropout never
     repeats across microbatches or stages and does not depend on the tick.
     """
     S, M = pipe.stages, pipe.microbatches
-    xs = split_rows(x, M)  # [M, B, T, D]
-    rows = jax.tree.map(lambda a: split_rows(a, M), rows)  # [M, B, ...]
     forward = [(s, s + 1) for s in range(S - 1)]  # stage s sends to s + 1; stage 0 gets zeros
+    inner_rules = tuple((name, _without_stage(axes))
+                        for name, axes in nn.get_logical_axis_rules())
 
-    def per_stage(layers, xs, rows, shared, key):
+    def gather(a):  # this stage's share [B/S, ...] of one microbatch -> all of it [B, ...]
+        g = jax.lax.all_gather(a, STAGE_AXIS, axis=1)  # [B/S, S, ...]
+        return g.reshape(g.shape[0] * S, *g.shape[2:])
+
+    def scatter(a):  # [B, ...] summed over stages -> this stage's share [B/S, ...]
+        a = a.reshape(a.shape[0] // S, S, *a.shape[1:])  # [B/S, S, ...]
+        return jax.lax.psum_scatter(a, STAGE_AXIS, scatter_dimension=1)
+
+    def per_stage(layers, x, rows, shared, key):
         stage = jax.lax.axis_index(STAGE_AXIS)
+        xs = split_rows(x, M)  # [M, B/S, T, D]: this stage's rows of every microbatch
+        rows = jax.tree.map(lambda a: split_rows(a, M), rows)  # [M, B/S, ...]
 
-        def tick(state, i):
+        def tick(carry, i):
+            current, outputs = carry  # (h [B, T, D], its rows), [M, B/S, T, D]
+            first = jnp.minimum(i, M - 1)  # the microbatch entering stage 0
+            fresh = jax.tree.map(gather, (xs[first], jax.tree.map(lambda a: a[first], rows)))
+            h, h_rows = jax.tree.map(lambda f, c: jnp.where(stage == 0, f, c), fresh, current)
             m = jnp.clip(i - stage, 0, M - 1)  # the microbatch this stage works on
-            inputs = jnp.where(stage == 0, xs[jnp.minimum(i, M - 1)], state)  # [B, T, D]
-            mb_rows = jax.tree.map(lambda a: a[m], rows)
             k = jax.random.fold_in(jax.random.fold_in(key, m), stage)
-            y = stage_fn(layers, inputs, mb_rows, shared, k)  # [B, T, D]
-            return jax.lax.ppermute(y, STAGE_AXIS, forward), y
+            with nn.logical_axis_rules(inner_rules):
+                y = stage_fn(layers, h, h_rows, shared, k)  # [B, T, D]
+            # the last stage finished microbatch i - (S - 1): every stage takes its rows back
+            out = scatter(jnp.where(stage == S - 1, y, jnp.zeros_like(y)))  # [B/S, T, D]
+            o = jnp.clip(i - (S - 1), 0, M - 1)
+            outputs = outputs.at[o].set(jnp.where(i >= S - 1, out, outputs[o]))
+            return (jax.lax.ppermute((y, h_rows), STAGE_AXIS, forward), outputs), None
 
-        state = jax.lax.pcast(jnp.zeros_like(xs[0]), STAGE_AXIS, to="varying")  # [B, T, D]
-        _, ys = jax.lax.scan(tick, state, jnp.arange(M + S - 1))  # [M + S - 1, B, T, D]
-        # the last stage finished microbatch m at tick m + S - 1; give its outputs to all
-        done = jnp.where(stage == S - 1, ys[S - 1:], jnp.zeros_like(ys[S - 1:]))  # [M, B, T, D]
-        return jax.lax.psum(done, STAGE_AXIS)
+        def empty(a):  # a stage's first input, replaced before use: [B, ...], varying
+            z = jnp.zeros((a.shape[1] * S, *a.shape[2:]), a.dtype)
+            return jax.lax.pcast(z, STAGE_AXIS, to="varying")
+
+        current = jax.tree.map(empty, (xs, rows))
+        outputs = jnp.zeros_like(xs)  # [M, B/S, T, D], varying like xs
+        (_, outputs), _ = jax.lax.scan(tick, (current, outputs), jnp.arange(M + S - 1))
+        return join_rows(outputs)  # [N/S, T, D]
 
     P = PartitionSpec
-    out = jax.shard_map(per_stage, mesh=jax.sharding.get_abstract_mesh(),
-                        in_specs=(P(STAGE_AXIS), P(), P(), P(), P()), out_specs=P(),
-                        axis_names={STAGE_AXIS})(layers, xs, rows, shared, key)
-    return join_rows(out)  # [M·B, T, D]
+    return jax.shard_map(per_stage, mesh=jax.sharding.get_abstract_mesh(),
+                         in_specs=(P(STAGE_AXIS), P(STAGE_AXIS), P(STAGE_AXIS), P(), P()),
+                         out_specs=P(STAGE_AXIS), axis_names={STAGE_AXIS})(
+        layers, x, rows, shared, key)  # [N, T, D]

@@ -71,7 +71,7 @@ class Stack(nn.Module):
         if m.scan_layers:
             pipe = pipeline.active()
             if pipe is not None and not self.cache_len and not self.is_initializing():
-                return self._pipelined(pipe, x, bands, self_mask, enc, enc_mask)  # [B, T, D]
+                return self._pipelined(pipe, block, x, bands, self_mask, enc, enc_mask)
             scanned = _scanned(block, self.n_layers, m.scan_unroll)
             x, _ = scanned(**kwargs, name="layers")(x, bands, self_mask, enc, enc_mask,
                                                      positions)
@@ -81,14 +81,15 @@ class Stack(nn.Module):
                                                       positions)
         return x  # [B, T, D]
 
-    def _pipelined(self, pipe: pipeline.Pipeline, x, bands, self_mask, enc, enc_mask):
+    def _pipelined(self, pipe: pipeline.Pipeline, block, x, bands, self_mask, enc, enc_mask):
         """The scanned stack's own parameters (`layers`, [L, ...]) applied as pipeline stages
-        of K = L / S layers: each stage is the plain scan over its K layers, rematerialized
-        as a whole under model.remat (GPipe §2.3: a stage keeps only its input per
-        microbatch and recomputes its forward in the backward pass)."""
+        of K = L / S layers. Each stage is the plain scan over its K blocks (remat per block
+        as configured); with model.remat a stage also keeps only its input per microbatch
+        and recomputes its forward in the backward pass (GPipe §2.3), so a stage holds
+        M + S - 1 microbatch inputs rather than every block's input for every tick."""
         m = self.model
         layers = (self.variables["params"]["layers"], bands)  # [L, ...] params, [L] bands
-        stage = _scanned(Block, self.n_layers // pipe.stages, m.scan_unroll)(
+        stage = _scanned(block, self.n_layers // pipe.stages, m.scan_unroll)(
             **self._block_kwargs(), parent=None)  # one stage's layers, unbound
         extras = {"self_mask": self_mask, "enc": enc, "enc_mask": enc_mask}
         rows = {k: v for k, v in extras.items() if v is not None and v.shape[0] == x.shape[0]}
@@ -101,8 +102,7 @@ class Stack(nn.Module):
                                a.get("enc_mask"), None, rngs={"dropout": key})
             return h  # [B, T, D]
 
-        if m.remat != "none":
-            stage_fn = jax.checkpoint(stage_fn, policy=REMAT_POLICIES[m.remat],
-                                      prevent_cse=False)  # inside a scan: CSE is harmless
+        if m.remat != "none":  # keep the stage's input only; inside a scan CSE is harmless
+            stage_fn = jax.checkpoint(stage_fn, prevent_cse=False)
         key = self.make_rng("dropout") if not self.deterministic else jax.random.key(0)
         return pipeline.gpipe(stage_fn, layers, x, rows, shared, key, pipe)  # [B, T, D]

@@ -34,9 +34,12 @@ from scaling.validate import validate
 
 
 def global_batch(local: dict, mesh) -> dict:
-    """Assemble this process's rows into global arrays sharded over replica × data × fsdp."""
-    return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, np.ndim(v)),
-                                                      np.asarray(v))
+    """Assemble this process's rows (its `sharding.batch_share` of the batch) into global
+    arrays sharded over replica × data × fsdp."""
+    _, count = sharding.batch_share(mesh)
+    return {k: jax.make_array_from_process_local_data(
+                sharding.batch_sharding(mesh, np.ndim(v)), np.asarray(v),
+                (np.shape(v)[0] * count, *np.shape(v)[1:]))
             for k, v in local.items()}
 
 
@@ -116,7 +119,9 @@ class Run:
             raise UserError(f"cannot create run directory {self.workdir}: {e.strerror}") from None
 
     def _load_data(self) -> None:
-        self.data = self.objective.load_data(self.config)
+        index, count = sharding.batch_share(self.mesh)  # processes on other stages: same rows
+        self.data = self.objective.load_data(self.config, process_index=index,
+                                             process_count=count)
         if self.data.tokenizer.vocab_size > self.config.model.vocab_size:
             raise UserError(
                 f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "

@@ -130,11 +130,11 @@ def compile_steps(config: Config, tx, mesh, state_shardings):
     rep = sharding.replicated(mesh)
 
     def train_fn(state, batch, key):
-        with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with sharding.axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return train_step(config, tx, state, batch, key)
 
     def eval_fn(params, batch):
-        with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with sharding.axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return eval_step(config, params, batch)
 
     train = jax.jit(train_fn, in_shardings=(state_shardings, batch_sh, rep),
