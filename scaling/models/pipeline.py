@@ -8,8 +8,10 @@ stage, B rows of one microbatch, T length, D model width.
 The stacked layer parameters [L, ...] are split over the stage axis on L (sharding.rules),
 so stage s holds layers s·K .. (s+1)·K - 1: the same arrays, in the same checkpoint layout, a
 non-pipelined mesh holds. A step runs M + S - 1 ticks; at tick i stage s applies its K
-layers to microbatch i - s, which stage 0 reads from the input and every other stage
-receives from stage s - 1 (one ppermute per tick). Ticks where i - s lies outside 0..M-1
+layers to microbatch i - s, which stage 0 gathers from the input and every other stage
+receives from stage s - 1 (one ppermute per tick). Outside the pipeline the rows are split
+over the stages as well, so the embedding and head do 1/S of the work on each. Ticks where
+i - s lies outside 0..M-1
 are the bubble: the stage computes on a placeholder and the result is dropped, so a
 fraction (S - 1) / (M + S - 1) of each stage's time is idle (accounting.bubble_fraction).
 Differentiating the schedule gives the mirrored backward (drain, then fill) with the
@@ -89,6 +91,20 @@ def _without_stage(axes):
     return None if axes == STAGE_AXIS else axes
 
 
+def _gather(a: jax.Array) -> jax.Array:
+    """Inside the stage shard_map: this stage's share [B/S, ...] of a microbatch -> all of
+    it [B, ...] (rows in (share, stage) order, so the batch axes keep whole blocks)."""
+    g = jax.lax.all_gather(a, STAGE_AXIS, axis=1)  # [B/S, S, ...]
+    return g.reshape(g.shape[0] * g.shape[1], *g.shape[2:])
+
+
+def _scatter(a: jax.Array) -> jax.Array:
+    """The inverse of `_gather`, summing over stages: [B, ...] -> this stage's [B/S, ...]."""
+    S = jax.lax.axis_size(STAGE_AXIS)
+    a = a.reshape(a.shape[0] // S, S, *a.shape[1:])  # [B/S, S, ...]
+    return jax.lax.psum_scatter(a, STAGE_AXIS, scatter_dimension=1)
+
+
 def gpipe(stage_fn: Callable, layers, x: jax.Array, rows, shared, key: jax.Array,
           pipe: Pipeline) -> jax.Array:
     """x [N, T, D] through all S stages; stage_fn(layers_of_stage, h [B, T, D],
@@ -108,14 +124,6 @@ def gpipe(stage_fn: Callable, layers, x: jax.Array, rows, shared, key: jax.Array
     inner_rules = tuple((name, _without_stage(axes))
                         for name, axes in nn.get_logical_axis_rules())
 
-    def gather(a):  # this stage's share [B/S, ...] of one microbatch -> all of it [B, ...]
-        g = jax.lax.all_gather(a, STAGE_AXIS, axis=1)  # [B/S, S, ...]
-        return g.reshape(g.shape[0] * S, *g.shape[2:])
-
-    def scatter(a):  # [B, ...] summed over stages -> this stage's share [B/S, ...]
-        a = a.reshape(a.shape[0] // S, S, *a.shape[1:])  # [B/S, S, ...]
-        return jax.lax.psum_scatter(a, STAGE_AXIS, scatter_dimension=1)
-
     def per_stage(layers, x, rows, shared, key):
         stage = jax.lax.axis_index(STAGE_AXIS)
         xs = split_rows(x, M)  # [M, B/S, T, D]: this stage's rows of every microbatch
@@ -124,14 +132,14 @@ def gpipe(stage_fn: Callable, layers, x: jax.Array, rows, shared, key: jax.Array
         def tick(carry, i):
             current, outputs = carry  # (h [B, T, D], its rows), [M, B/S, T, D]
             first = jnp.minimum(i, M - 1)  # the microbatch entering stage 0
-            fresh = jax.tree.map(gather, (xs[first], jax.tree.map(lambda a: a[first], rows)))
+            fresh = jax.tree.map(_gather, (xs[first], jax.tree.map(lambda a: a[first], rows)))
             h, h_rows = jax.tree.map(lambda f, c: jnp.where(stage == 0, f, c), fresh, current)
             m = jnp.clip(i - stage, 0, M - 1)  # the microbatch this stage works on
             k = jax.random.fold_in(jax.random.fold_in(key, m), stage)
             with nn.logical_axis_rules(inner_rules):
                 y = stage_fn(layers, h, h_rows, shared, k)  # [B, T, D]
             # the last stage finished microbatch i - (S - 1): every stage takes its rows back
-            out = scatter(jnp.where(stage == S - 1, y, jnp.zeros_like(y)))  # [B/S, T, D]
+            out = _scatter(jnp.where(stage == S - 1, y, jnp.zeros_like(y)))  # [B/S, T, D]
             o = jnp.clip(i - (S - 1), 0, M - 1)
             outputs = outputs.at[o].set(jnp.where(i >= S - 1, out, outputs[o]))
             return (jax.lax.ppermute((y, h_rows), STAGE_AXIS, forward), outputs), None
