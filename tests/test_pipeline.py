@@ -183,7 +183,8 @@ def saved(workdir, step=6):
     return state
 
 
-def test_pipelined_run_resumes_bitwise(runs, capsys):
+@pytest.mark.slow
+def test_pipelined_run_resumes_bitwise(runs):
     want, got = metrics(runs / "straight"), metrics(runs / "resumed")
     assert sorted(got) == list(range(1, 7)) and got == want  # exact, step by step
     a, b = saved(runs / "straight"), saved(runs / "resumed")
@@ -193,6 +194,7 @@ def test_pipelined_run_resumes_bitwise(runs, capsys):
     assert summary["pipeline_bubble"] == pytest.approx(1 / 5)  # (2 - 1) / (4 + 2 - 1)
 
 
+@pytest.mark.slow
 def test_pipelined_checkpoint_restores_onto_a_plain_mesh(runs):
     """The stage-split layers are the same [L, ...] arrays: restored onto fsdp=4 x tensor=2
     without a stage axis they are bitwise the saved ones, and both meshes give the same eval
