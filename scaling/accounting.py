@@ -189,3 +189,15 @@ def check_positive(**values: float) -> None:
     for name, value in values.items():
         if not value > 0:
             raise UserError(f"{name}={value}: must be positive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline parallelism.
+
+
+def bubble_fraction(stages: int, microbatches: int) -> float:
+    """Share of a GPipe step each stage idles: (S - 1) / (M + S - 1) (Huang et al. 2019,
+    §2.3): M microbatches take M + S - 1 ticks, of which each stage works M. MFU counts the
+    bubble as lost time (model FLOPs over wall time), so it caps MFU at 1 - bubble."""
+    check_positive(stages=stages, microbatches=microbatches)
+    return (stages - 1) / (microbatches + stages - 1)

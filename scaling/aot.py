@@ -75,17 +75,30 @@ def lower_for(config: Config, devices):
     return train_fn.lower(state, batch, key), mesh, config
 
 
-def _compile(lowered, resolved: Config, devices):
-    from scaling.train.rng import compiler_options
-
-    return lowered.compile(compiler_options=compiler_options(resolved.train,
-                                                             devices[0].platform) or None)
-
-
 def compile_for(config: Config, devices):
     """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
     lowered, mesh, resolved = lower_for(config, devices)
     return _compile(lowered, resolved, devices), mesh
+
+
+def _compile(lowered, resolved: Config, devices, lower_s: float = 0.0):
+    """lowered.compile() with the run's compiler options (scaling/train/rng.py); XLA's
+    out-of-memory verdict for the target (it refuses to compile a step whose temporaries
+    exceed HBM) becomes one line saying so."""
+    from scaling.train.rng import compiler_options
+
+    t = time.perf_counter()
+    try:
+        return lowered.compile(compiler_options=compiler_options(resolved.train,
+                                                                 devices[0].platform) or None)
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        detail = str(e).split("RESOURCE_EXHAUSTED:", 1)[1].strip().splitlines()[0]
+        raise UserError(f"does NOT fit (XLA, after {lower_s:.1f} s to lower and "
+                        f"{time.perf_counter() - t:.1f} s compiling): {detail}; use more "
+                        f"microbatches, model.remat=full or a mesh with more batch ways") \
+            from None
 
 
 def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
@@ -99,22 +112,26 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
     t1 = time.perf_counter()
-    compiled = _compile(lowered, resolved, devices)
-    t2 = time.perf_counter()
     topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
         f"this host ({jax.default_backend()})"
+    print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
+          f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
+          f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
+          f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
+          f"{resolved.model.scan_unroll}, dropout {resolved.model.dropout} "
+          f"({resolved.train.dropout_rng})", flush=True)
+    if config.mesh.stage > 1:
+        from scaling.train.report import pipeline_report
+
+        print(pipeline_report(config), flush=True)
+    compiled = _compile(lowered, resolved, devices, t1 - t0)
+    t2 = time.perf_counter()
     mem = compiled.memory_analysis()
     gib = 2**30
     args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
     outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
     total = args + temp + outs - alias
     cap = hbm_bytes(devices[0])
-    print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
-          f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
-          f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
-          f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
-          f"{resolved.model.scan_unroll}, dropout {resolved.model.dropout} "
-          f"({resolved.train.dropout_rng})")
     print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")

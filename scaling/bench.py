@@ -102,6 +102,10 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
     print(f"compile {timing['compile_s']:.1f} s; step {timing['step_s'] * 1e3:.1f} ms; "
           f"{tps:,.0f} tokens/s; {achieved / 1e12:.3f} TFLOP/s achieved "
           f"({fpt:.4g} FLOP/token: 6N + attention, causal layers halved)")
+    if config.mesh.stage > 1:
+        from scaling.train.report import pipeline_report
+
+        print(pipeline_report(config))
     if peak is not None:
         palm = tps * palm_flops_per_token(config)
         print(f"MFU {achieved / (peak * jax.device_count()):.1%} of {peak / 1e12:.0f} TFLOP/s "

@@ -105,12 +105,15 @@ class DataConfig:
 class MeshConfig:
     """Device-mesh axis sizes; one of data, fsdp, tensor may be -1 to take the remaining
     devices. `replica` (outermost) is data parallelism across slices: one per slice of a
-    multi-slice job, over the data-centre network (scaling/sharding.py)."""
+    multi-slice job, over the data-centre network (scaling/sharding.py). `stage` > 1 is
+    pipeline parallelism: each stage holds n_layers / stage consecutive layers and the
+    train.microbatches flow through the stages (GPipe; scaling/models/pipeline.py)."""
 
     data: int = 1
     fsdp: int = -1
     tensor: int = 1
     replica: int = 1
+    stage: int = 1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from scaling.data.tokenizer import TOKENIZER_TYPES
 from scaling.families import (
     family_names,
     family_of,
+    get_family,
     get_objective,
     objective_names,
     objective_of,
@@ -147,7 +148,31 @@ def validate(config: Config) -> Config:
     if config.mesh.replica < 1:
         raise ConfigError(f"mesh.replica={config.mesh.replica}: must be a positive integer "
                           f"(the number of slices; 1 = one slice)")
+    _check_pipeline(config)
     return config
+
+
+def _check_pipeline(config: Config) -> None:
+    """Pipeline stages (mesh.stage > 1) split a scanned stack of a family that pipelines
+    into equal stages. Fewer microbatches than stages is legal but mostly bubble; the run
+    says so at start-up (scaling/train/loop.py)."""
+    m, stage = config.model, config.mesh.stage
+    if stage < 1:
+        raise ConfigError(f"mesh.stage={stage}: must be a positive integer (pipeline stages; "
+                          f"1 = no pipeline)")
+    if stage == 1:
+        return
+    family = family_of(m)
+    if not family.pipeline:
+        able = [n for n in family_names() if get_family(n).pipeline]
+        raise ConfigError(f"mesh.stage={stage}: the {family.name} family does not run as "
+                          f"pipeline stages (only {', '.join(able)}); set mesh.stage=1")
+    if not m.scan_layers:
+        raise ConfigError(f"mesh.stage={stage} needs model.scan_layers=true (stages split the "
+                          f"scanned layer axis)")
+    if m.n_layers % stage:
+        raise ConfigError(f"mesh.stage={stage} does not divide model.n_layers={m.n_layers}; "
+                          f"each stage holds n_layers / stage consecutive layers")
 
 
 def _check_finetune(config: Config) -> None:

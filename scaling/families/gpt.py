@@ -41,4 +41,5 @@ def layout(model: ModelConfig) -> Layout:
 
 FAMILY = Family("gpt", ("causal_lm", "gpt_classify"), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoder, hf_converter=hf_converter, finetune="gpt_classify")
+                decoder=decoder, hf_converter=hf_converter, finetune="gpt_classify",
+                pipeline=True)

@@ -104,6 +104,7 @@ class Family:
     translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
     hf_converter: Callable | None = None  # () -> convert.mapping.HFConverter (scaling/convert/)
     finetune: str = ""  # the objective `scaling finetune` trains this family's runs with
+    pipeline: bool = False  # its stack runs as pipeline stages (mesh.stage > 1; models/pipeline.py)
 
 
 class Registry:

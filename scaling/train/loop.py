@@ -17,6 +17,7 @@ import jax
 from tqdm import tqdm
 
 from scaling import storage
+from scaling.accounting import bubble_fraction
 from scaling.checkpoint import committed_steps
 from scaling.compile_cache import CacheEvents, enable_compile_cache
 from scaling.config import Config
@@ -108,6 +109,8 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         "compile_cache": events.summary(result["first_step_cache"]) if events else None,
         **clock.summary(result["loop_end"]),
         **{f"params_{k}": v for k, v in param_counts(cfg.model).items()},
+        **({"pipeline_bubble": bubble_fraction(cfg.mesh.stage, cfg.train.microbatches)}
+           if cfg.mesh.stage > 1 else {}),
         **run.extra_summary,
     }
     if run.lead:

@@ -26,7 +26,7 @@ from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch
 from scaling.platform import resolve
 from scaling.train.optimizer import make_optimizer
-from scaling.train.report import say, write_json
+from scaling.train.report import pipeline_report, say, write_json
 from scaling.train.rng import dropout_key
 from scaling.train.state import init_state, sharded_abstract_state
 from scaling.train.step import compile_steps
@@ -34,9 +34,12 @@ from scaling.validate import validate
 
 
 def global_batch(local: dict, mesh) -> dict:
-    """Assemble this process's rows into global arrays sharded over replica × data × fsdp."""
-    return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, np.ndim(v)),
-                                                      np.asarray(v))
+    """Assemble this process's rows (its `sharding.batch_share` of the batch) into global
+    arrays sharded over replica × data × fsdp."""
+    _, count = sharding.batch_share(mesh)
+    return {k: jax.make_array_from_process_local_data(
+                sharding.batch_sharding(mesh, np.ndim(v)), np.asarray(v),
+                (np.shape(v)[0] * count, *np.shape(v)[1:]))
             for k, v in local.items()}
 
 
@@ -99,6 +102,8 @@ class Run:
         self._make_workdir()
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
         self.resolved = resolve(self.config, self.mesh.devices.flat)
+        if self.config.mesh.stage > 1:
+            say(pipeline_report(self.config))
         self._load_data()
         self._restore_or_init(init_from)
         self.train_fn, self.eval_fn = compile_steps(
@@ -115,7 +120,9 @@ class Run:
                             f"{storage.error_text(e)}") from None
 
     def _load_data(self) -> None:
-        self.data = self.objective.load_data(self.config)
+        index, count = sharding.batch_share(self.mesh)  # processes on other stages: same rows
+        self.data = self.objective.load_data(self.config, process_index=index,
+                                             process_count=count)
         if self.data.tokenizer.vocab_size > self.config.model.vocab_size:
             raise UserError(
                 f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "

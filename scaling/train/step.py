@@ -12,6 +12,7 @@ import optax
 from scaling import sharding
 from scaling.config import Config
 from scaling.families import batch_fields, build_model, family_of, objective_of
+from scaling.models import pipeline
 from scaling.platform import resolve
 from scaling.train.optimizer import mup_scale_updates, schedule
 from scaling.train.state import TrainState
@@ -27,6 +28,12 @@ def split_microbatches(batch: dict, M: int) -> dict:
     return jax.tree.map(split, batch)
 
 
+def pipeline_microbatches(config: Config) -> int:
+    """Microbatches of the GPipe schedule (models/pipeline.py): train.microbatches on a mesh
+    with pipeline stages (mesh.stage > 1), else 0 (no pipeline)."""
+    return config.train.microbatches if config.mesh.stage > 1 else 0
+
+
 def _model_and_loss(config: Config, mode: str):
     """(module, loss_fn) for the run's family and objective in `mode`; loss_fn(params, batch,
     rngs) -> LossTerms of sums. `config.model.attention` is already resolved (platform.py)."""
@@ -34,7 +41,8 @@ def _model_and_loss(config: Config, mode: str):
     model = build_model(config, mode, config.model.attention)
 
     def loss_fn(params, batch, rngs=None):
-        outputs = model.apply({"params": params}, *family.model_args(batch), rngs=rngs)
+        with pipeline.schedule(pipeline_microbatches(config)):
+            outputs = model.apply({"params": params}, *family.model_args(batch), rngs=rngs)
         return objective.loss(outputs, batch, config)
 
     return model, loss_fn
@@ -42,7 +50,8 @@ def _model_and_loss(config: Config, mode: str):
 
 def grads_and_loss(config: Config, params, batch: dict, key: jax.Array, gather=None):
     """Summed loss, summed weight, summed metric (numerator, denominator) pairs and summed
-    gradients over all microbatches.
+    gradients over all microbatches. With pipeline stages the microbatches flow through the
+    stages inside one forward and backward (models/pipeline.py) instead of one after another.
 
     `gather` (the params' shardings, the same without fsdp) gathers the fsdp-sharded weights
     once for the whole step, forward and backward and every microbatch, and reduce-scatters
@@ -65,7 +74,7 @@ def _accumulated(config: Config, params, batch: dict, key: jax.Array):
 
     grad_fn = jax.value_and_grad(loss_sum, has_aux=True)
     M = config.train.microbatches
-    if M == 1:
+    if M == 1 or pipeline_microbatches(config):
         (total, (weight, metrics)), grads = grad_fn(params, batch, key)
         return total, weight, metrics, grads
 
@@ -139,11 +148,11 @@ def compile_steps(config: Config, tx, mesh, state_shardings):
         gather = (state_shardings.params, sharding.whole_over_fsdp(state_shardings.params))
 
     def train_fn(state, batch, key):
-        with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with sharding.axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return train_step(config, tx, state, batch, key, gather)
 
     def eval_fn(params, batch):
-        with sharding.axis_rules(), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with sharding.axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return eval_step(config, params, batch)
 
     train = jax.jit(train_fn, in_shardings=(state_shardings, batch_sh, rep),
