@@ -56,8 +56,8 @@ def lower_for(config: Config, devices):
     """(lowered train step, mesh, resolved config) of `config` on `devices`, abstract:
     nothing is allocated. `auto` dtype and attention are resolved for the devices' platform
     (a TPU topology gets bfloat16 even when this host is a CPU)."""
+    from scaling.rng import dropout_key
     from scaling.train.optimizer import make_optimizer
-    from scaling.train.rng import dropout_key
     from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
@@ -76,7 +76,7 @@ def lower_for(config: Config, devices):
 
 
 def _compile(lowered, resolved: Config, devices):
-    from scaling.train.rng import compiler_options
+    from scaling.rng import compiler_options
 
     return lowered.compile(compiler_options=compiler_options(resolved.train,
                                                              devices[0].platform) or None)
