@@ -56,8 +56,8 @@ def lower_for(config: Config, devices):
     """(lowered train step, mesh, resolved config) of `config` on `devices`, abstract:
     nothing is allocated. `auto` dtype and attention are resolved for the devices' platform
     (a TPU topology gets bfloat16 even when this host is a CPU)."""
+    from scaling.rng import dropout_key
     from scaling.train.optimizer import make_optimizer
-    from scaling.train.rng import dropout_key
     from scaling.train.state import sharded_abstract_state
     from scaling.train.step import compile_steps
 
@@ -82,10 +82,10 @@ def compile_for(config: Config, devices):
 
 
 def _compile(lowered, resolved: Config, devices, lower_s: float = 0.0):
-    """lowered.compile() with the run's compiler options (scaling/train/rng.py); XLA's
+    """lowered.compile() with the run's compiler options (scaling/rng.py); XLA's
     out-of-memory verdict for the target (it refuses to compile a step whose temporaries
     exceed HBM) becomes one line saying so."""
-    from scaling.train.rng import compiler_options
+    from scaling.rng import compiler_options
 
     t = time.perf_counter()
     try:

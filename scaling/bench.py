@@ -31,8 +31,8 @@ def synthetic_batch(config: Config, rng: np.random.Generator) -> dict:
 def train_runner(config: Config, warmup: int) -> dict:
     """Our compiled train step on the current devices, compiled and warmed up: "run" (steps ->
     seconds), "batch" (the host batch), "compile_s", "config" (resolved), "devices", "loss"."""
+    from scaling.rng import DROPOUT_RNGS
     from scaling.train.optimizer import make_optimizer
-    from scaling.train.rng import DROPOUT_RNGS
     from scaling.train.state import init_state
     from scaling.train.step import compile_steps
 

@@ -85,8 +85,8 @@ def cmd_train(args) -> int:
 
     profile = parse_profile(args.profile)
     from scaling.distributed import initialize_from_env
+    from scaling.rng import set_tpu_flags
     from scaling.train.loop import train
-    from scaling.train.rng import set_tpu_flags
 
     set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     initialize_from_env()
@@ -134,7 +134,7 @@ def cmd_params(args) -> int:
 
 def cmd_bench(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
-    from scaling.train.rng import set_tpu_flags
+    from scaling.rng import set_tpu_flags
 
     set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     from scaling import bench

@@ -160,7 +160,7 @@ class TrainConfig:
     keep_period: int = 0  # also keep every keep_period-th step; 0 = none
     max_nonfinite: int = 5  # stop after this many non-finite (skipped) steps in a row
     compile_cache: bool = True  # persistent XLA compilation cache under the data cache dir
-    dropout_rng: str = "threefry"  # dropout masks' PRNG: threefry | rbg | unsafe_rbg (train/rng.py)
+    dropout_rng: str = "threefry"  # dropout masks' PRNG: threefry | rbg | unsafe_rbg (rng.py)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from scaling.models.choices import (
     REMAT_POLICIES,
 )
 from scaling.platform import DTYPES
+from scaling.rng import DROPOUT_RNGS
 from scaling.schedules import SCHEDULES
-from scaling.train.rng import DROPOUT_RNGS
 
 MAX_DIM = 2**31 - 1  # int32 indices and shapes
 MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo

@@ -1,4 +1,4 @@
-"""`train.dropout_rng`: the PRNG that draws dropout masks (scaling/train/rng.py). Without
+"""`train.dropout_rng`: the PRNG that draws dropout masks (scaling/rng.py). Without
 dropout the choice changes nothing (bitwise); with dropout each generator is deterministic
 for a seed, its masks drop about the configured rate, and rbg's masks differ from
 threefry's."""
@@ -13,8 +13,8 @@ import pytest
 from scaling import sharding
 from scaling.bench import synthetic_batch
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
+from scaling.rng import dropout_key
 from scaling.train.optimizer import make_optimizer
-from scaling.train.rng import dropout_key
 from scaling.train.state import init_state
 from scaling.train.step import grads_and_loss
 
@@ -67,7 +67,7 @@ def test_masks_keep_about_one_minus_the_rate(rng):
 
 def test_rbg_on_tpu_asks_the_partitioner_for_local_masks(monkeypatch):
     """TPU only, rbg only; the training path passes it through LIBTPU_INIT_ARGS once."""
-    from scaling.train.rng import compiler_options, set_tpu_flags
+    from scaling.rng import compiler_options, set_tpu_flags
 
     rbg = dataclasses.replace(CONFIG.train, dropout_rng="rbg")
     assert compiler_options(rbg, "tpu") == {"xla_tpu_spmd_rng_bit_generator_unsafe": True}

@@ -25,9 +25,9 @@ from scaling.errors import UserError
 from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch
 from scaling.platform import resolve
+from scaling.rng import dropout_key
 from scaling.train.optimizer import make_optimizer
 from scaling.train.report import pipeline_report, say, write_json
-from scaling.train.rng import dropout_key
 from scaling.train.state import init_state, sharded_abstract_state
 from scaling.train.step import compile_steps
 from scaling.validate import validate
@@ -139,7 +139,7 @@ class Run:
         # restore target and layout, from one eval_shape of the init (nothing allocated)
         self.target, self.shardings = sharded_abstract_state(self.resolved, self.tx, self.mesh)
         base = jax.random.key(self.config.train.seed)
-        self.dropout_key = dropout_key(self.config.train)  # fold_in(base, 1); train/rng.py
+        self.dropout_key = dropout_key(self.config.train)  # fold_in(base, 1); scaling/rng.py
         if self.ckpt.latest_step() is not None:
             if init_from:
                 say(f"--init_from {init_from} ignored: {self.workdir} already has checkpoints")
