@@ -145,10 +145,9 @@ class TrainConfig:
     microbatches: int = 1  # gradient accumulation: global_batch is split into this many
     # fsdp-sharded weights: "layer" gathers each layer's where it is used, forward and again
     # in the backward (ZeRO-3 memory); "step" gathers all of them once a step and keeps them
-    # whole through the backward (half the collectives, the memory of data parallelism);
-    # "auto": step on CPU (simulated devices: each collective is a thread rendezvous), layer
-    # on accelerators (scaling/platform.py)
-    fsdp_gather: str = "auto"
+    # whole through the backward (a quarter of the all-gathers for gpt-tiny on (2, 2, 2), the
+    # memory of data parallelism; measured no faster on CPU: README "Performance")
+    fsdp_gather: str = "layer"
     seed: int = 0
     log_every: int = 10
     eval_every: int = 100

@@ -43,17 +43,9 @@ def auto_scan_unroll(platform: str, n_layers: int) -> int:
     return n_layers if platform == "cpu" and n_layers <= CPU_UNROLL_MAX_LAYERS else 1
 
 
-def auto_fsdp_gather(platform: str) -> str:
-    """`train.fsdp_gather=auto`: on CPU, whose simulated devices share the host's memory and
-    pay a thread rendezvous per collective, gather the weights once a step ("step": 11
-    instead of 41 all-gathers for gpt-tiny on (2, 2, 2)); on accelerators gather each layer's
-    where used ("layer"), the memory FSDP exists for."""
-    return "step" if platform == "cpu" else "layer"
-
-
 def resolve(config, devices):
-    """`config` (a scaling.config.Config) with `auto` dtype, attention and fsdp gathering,
-    and `scan_unroll=0`, replaced by the concrete choice for the platform of `devices`."""
+    """`config` (a scaling.config.Config) with `auto` dtype and attention, and
+    `scan_unroll=0`, replaced by the concrete choice for the platform of `devices`."""
     platform = platform_of(devices)
     m = config.model
     model = dataclasses.replace(
@@ -63,7 +55,4 @@ def resolve(config, devices):
         scan_unroll=m.scan_unroll or auto_scan_unroll(
             platform, max(m.n_layers, m.n_decoder_layers)),
     )
-    train = config.train
-    if train.fsdp_gather == "auto":
-        train = dataclasses.replace(train, fsdp_gather=auto_fsdp_gather(platform))
-    return dataclasses.replace(config, model=model, train=train)
+    return dataclasses.replace(config, model=model)

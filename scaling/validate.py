@@ -37,7 +37,7 @@ MAX_PARAMS = 10**13  # 57x GPT-3: beyond it a size is a typo
 OPTIONS = ("data.nsp",)  # boolean switches only some objectives honour (Objective.options)
 
 
-FSDP_GATHER = ("auto", "layer", "step")  # train.fsdp_gather (scaling/train/step.py)
+FSDP_GATHER = ("layer", "step")  # train.fsdp_gather (scaling/train/step.py)
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
