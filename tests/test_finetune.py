@@ -244,13 +244,13 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _finetune_killed(backbone, workdir):
-    """The `_finetune` run in a subprocess (8 simulated devices, as this process), killed."""
+    """The `_finetune` run in a subprocess (this process's XLA flags: 8 devices), killed."""
     sets = ["train.global_batch=8", "finetune.epochs=2", "optim.lr=1e-3",
             "train.checkpoint_every=3", "train.eval_every=8"]
     args = ["finetune", "--init_from", str(backbone / "gpt"), "--task", str(backbone / "task"),
             "--workdir", str(workdir), "--quiet", *[x for s in sets for x in ("--set", s)]]
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")  # this process's XLA_FLAGS: its 8 devices,
+    # and the flags the resume in this process records (a difference would warn, as it must)
     return subprocess.run([sys.executable, "-c", KILLED_AT_STEP_7, *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
