@@ -20,8 +20,10 @@ import sys
 
 def figure(root: str, args: list[str], pattern: str) -> float:
     env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu")
+    # cwd=root: `python -m` puts the working directory first on sys.path, so run anywhere
+    # else, both A and B would import the `scaling` package found there
     out = subprocess.run([sys.executable, "-m", "scaling.cli", *args], env=env, text=True,
-                         capture_output=True, check=False)
+                         capture_output=True, check=False, cwd=root)
     print(out.stdout, end="", flush=True)
     m = re.search(pattern, out.stdout)
     if out.returncode or not m:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from scaling.host_memory import tune_malloc
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # model.dtype
 
 
@@ -45,8 +47,11 @@ def auto_scan_unroll(platform: str, n_layers: int) -> int:
 
 def resolve(config, devices):
     """`config` (a scaling.config.Config) with `auto` dtype and attention, and
-    `scan_unroll=0`, replaced by the concrete choice for the platform of `devices`."""
+    `scan_unroll=0`, replaced by the concrete choice for the platform of `devices`. On CPU
+    devices this process's allocator is tuned too (scaling/host_memory.py)."""
     platform = platform_of(devices)
+    if platform == "cpu":  # steps run here: keep their buffers in the heap (host_memory.py)
+        tune_malloc()
     m = config.model
     model = dataclasses.replace(
         m,
