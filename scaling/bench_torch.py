@@ -3,15 +3,20 @@
 The reference is a plain PyTorch GPT written here (GPT-2 layout: tied embeddings, learned
 positions, a fused QKV projection and `F.scaled_dot_product_attention(is_causal=True)`,
 pre- or post-LN as configured), trained with the same loss, global-norm clipping and
-`torch.optim.AdamW`. Both run on the same synthetic batch, interleaved A B A B in one
-process, so both see the same machine load; the ratio per round and its median are printed.
-torch comes from the optional `[bench]` extra and is imported only here.
+`torch.optim.AdamW`. Both run on the same synthetic batch, interleaved A B A B (never at
+the same time), so both see the same machine load; the ratio per round and its median are
+printed. By default the reference runs in a child process of its own, so each framework has
+the host allocator it ships with: ours tunes glibc's malloc on CPU (scaling/host_memory.py),
+which a plain PyTorch script does not; `--torch-process same` runs both in this process,
+under our allocator settings. torch comes from the optional `[bench]` extra and is imported
+only here.
 
 Letter legend: B batch, T length, D model width, N heads, H head width, V vocab.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import time
@@ -129,27 +134,68 @@ def torch_runner(config: Config, batch: dict):
     return run
 
 
-def bench_torch(config: Config, steps: int = 5, rounds: int = 3, warmup: int = 2) -> int:
-    """Print tokens/s of our train step and of the PyTorch reference, interleaved A B A B in
-    this process, the ratio (ours / torch) per round and the median ratio."""
+def _serve(conn, config: Config, batch: dict) -> None:
+    """Child process: build the reference, then answer each `steps` sent with the seconds
+    those steps took (None ends it)."""
+    torch = _torch()
+    run = torch_runner(config, batch)
+    conn.send((torch.__version__, torch.get_num_threads()))
+    while (steps := conn.recv()) is not None:
+        conn.send(run(steps))
+
+
+class _ChildRunner:
+    """`torch_runner` in a spawned child process (glibc's default allocator there)."""
+
+    def __init__(self, config: Config, batch: dict):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, config, batch), daemon=True)
+        self.proc.start()
+        self.version, self.threads = self.conn.recv()
+
+    def __call__(self, steps: int) -> float:
+        self.conn.send(steps)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.proc.join(timeout=30)
+
+
+def bench_torch(config: Config, steps: int = 5, rounds: int = 3, warmup: int = 2,
+                torch_process: str = "separate") -> int:
+    """Print tokens/s of our train step and of the PyTorch reference, interleaved A B A B,
+    the ratio (ours / torch) per round and the median ratio. `torch_process`: "separate"
+    (a child process with glibc's default allocator, as a plain PyTorch script runs) or
+    "same" (this process, under our allocator settings)."""
     from scaling.bench import train_runner
     from scaling.validate import validate
 
     if steps < 1 or rounds < 1 or warmup < 0:
         raise UserError(f"--steps {steps} --rounds {rounds} --warmup {warmup}: need at least "
                         f"one step and one round, and a non-negative warmup")
+    if torch_process not in ("separate", "same"):
+        raise UserError(f"--torch-process {torch_process}: expected separate or same")
     torch = _torch()
     ours = train_runner(validate(config), warmup)
     batch = ours["batch"]
-    theirs = torch_runner(config, batch)
+    if torch_process == "same":
+        theirs = torch_runner(config, batch)
+        version, threads = torch.__version__, torch.get_num_threads()
+    else:
+        theirs = _ChildRunner(config, batch)
+        version, threads = theirs.version, theirs.threads
     tokens = config.train.global_batch * config.seq_len * steps
     m = config.model
     print(f"shape: {m.n_layers} layers, {m.n_heads} heads, d {m.d_model}, d_ff {m.d_ff}, "
           f"T {config.seq_len}, vocab {m.vocab_size}, batch {config.train.global_batch}, "
           f"dtype {ours['config'].model.dtype}, scan_layers {m.scan_layers}, "
           f"{ours['devices']} device(s)")
-    print(f"torch {torch.__version__}: {torch.get_num_threads()} threads; XLA_FLAGS="
-          f"{os.environ.get('XLA_FLAGS', '')!r}; our compile {ours['compile_s']:.1f} s")
+    print(f"torch {version}: {threads} threads, {torch_process} process "
+          f"({'glibc default allocator' if torch_process == 'separate' else 'our allocator'}"
+          f"); XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; SCALING_MALLOC="
+          f"{os.environ.get('SCALING_MALLOC', '')!r}; our compile {ours['compile_s']:.1f} s")
     ratios = []
     for r in range(rounds):
         time.sleep(0.5)  # let the other side's spinning worker threads go idle first
@@ -161,4 +207,6 @@ def bench_torch(config: Config, steps: int = 5, rounds: int = 3, warmup: int = 2
               f"ratio {a / b:.3f}", flush=True)
     print(f"median ratio ours/torch over {rounds} rounds of {steps} steps: "
           f"{statistics.median(ratios):.3f}")
+    if torch_process == "separate":
+        theirs.close()
     return 0

@@ -156,7 +156,8 @@ def cmd_bench(args) -> int:
     if args.what == "torch":
         from scaling.bench_torch import bench_torch
 
-        return bench_torch(config, steps=args.steps, rounds=args.rounds, warmup=args.warmup)
+        return bench_torch(config, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
+                           torch_process=args.torch_process)
     raise UserError(f"unknown benchmark {args.what!r}")
 
 
@@ -385,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
     p.add_argument("--rounds", type=int, default=3,
                    help="bench torch: interleaved rounds (ours, torch) of --steps steps each")
+    p.add_argument("--torch-process", choices=["separate", "same"], default="separate",
+                   help="bench torch: the reference in a child process with glibc's default "
+                        "allocator, as a plain PyTorch script runs (default), or in this "
+                        "process under our CPU allocator settings")
     p.add_argument("--topology", default=None,
                    help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
                         "default: this host's devices")

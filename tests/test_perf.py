@@ -2,6 +2,7 @@
 the platform rule for scan_unroll, the compile cache setting and the PyTorch reference shape."""
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from scaling.config import Config, ModelConfig, TrainConfig
+from scaling.config import Config, MeshConfig, ModelConfig, TrainConfig
 from scaling.models.attention import Attention, causal_mask
 from scaling.models.losses import token_accuracy
 from scaling.platform import CPU_UNROLL_MAX_LAYERS, resolve
@@ -152,3 +153,19 @@ def test_torch_reference_has_our_parameter_count():
                             + m.d_model + 4 * m.d_model) + 2 * m.d_model)
     torch_count = sum(p.numel() for p in reference_gpt(config).parameters())
     assert torch_count == hand == count_params(config)["total"]
+
+
+@pytest.mark.parametrize("process", ["separate", "same"])
+def test_bench_torch_runs_the_reference_in_either_process(process, capsys):
+    """`bench torch` interleaves both steps and prints a ratio; by default the reference runs
+    in a child process (glibc's default allocator there)."""
+    pytest.importorskip("torch")
+    from scaling.bench_torch import bench_torch
+
+    config = Config(model=TINY, mesh=MeshConfig(data=-1, fsdp=1, tensor=1),
+                    train=TrainConfig(global_batch=8))
+    assert bench_torch(config, steps=1, rounds=2, warmup=0, torch_process=process) == 0
+    out = capsys.readouterr().out
+    assert f"{process} process" in out
+    assert len(re.findall(r"round \d: ours [\d,]+ tokens/s, torch [\d,]+ tokens/s", out)) == 2
+    assert re.search(r"median ratio ours/torch over 2 rounds of 1 steps: [\d.]+", out)
