@@ -10,7 +10,8 @@ import pytest
 
 from scaling.host_memory import _libc, tune_malloc
 
-needs_glibc = pytest.mark.skipif(_libc() is None, reason="glibc only (mallopt, mallinfo2)")
+needs_glibc = pytest.mark.skipif(_libc() is None or not hasattr(_libc(), "mallinfo2"),
+                                 reason="glibc >= 2.33 only (mallopt, mallinfo2)")
 
 # In a fresh process: how many bytes a 64 MB malloc gets from mmap (glibc's mallinfo2
 # hblkhd), before and after `platform.resolve` for CPU devices.
