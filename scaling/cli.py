@@ -47,8 +47,10 @@ def _absolute_paths(config):
     d = config.data
     kind, sep, arg = d.source.partition(":")
     source = d.source
-    if sep and kind in ("text", "jsonl", "tsv") and arg:
-        source = f"{kind}:{os.path.abspath(os.path.expanduser(arg))}"
+    if sep and kind in ("text", "jsonl", "tsv", "parquet", "store") and arg:
+        from scaling import storage
+
+        source = f"{kind}:{storage.absolute(arg)}"
 
     def path(p):  # a URI (gs://...) is kept as it is
         from scaling import storage
@@ -110,6 +112,33 @@ def cmd_train(args) -> int:
                      f"{ent:.4f} nats/token (the loss is {loss / ent:.0%} of it)")
         print(line)
     print(f"run directory: {workdir}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    config = _load_config(args)  # bad flags fail before the heavy imports
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected at least 1 worker process")
+    d = config.data
+    if d.spec.kind in ("store", "mix"):
+        raise UserError(f"--data {d.source!r}: prepare builds a store from one source "
+                        f"(embedded, text:, jsonl:, parquet:, tfds:); prepare each part of a "
+                        f"mixture on its own")
+    from scaling import storage
+    from scaling.data.store.prepare import build, make_plan
+
+    out = storage.absolute(args.out)
+    plan = make_plan(d, config.model.vocab_size, d.vocab_size, sentences=d.nsp,
+                     shard_mb=args.shard_mb)
+    manifest = build(plan, out, workers=args.workers, runner=args.runner,
+                     beam_options=tuple(args.beam_option), progress=not args.quiet)
+    for split, s in manifest["splits"].items():
+        print(f"{split}: {s['tokens']:,} tokens, {s['documents']:,} documents, "
+              f"{len(s['shards'])} shard(s)")
+    tok = manifest["tokenizer"]
+    print(f"tokenizer: {tok['kind']}, {tok['vocab_size']:,} ids, sha256 {tok['hash'][:16]}...")
+    print(f"token store: {out}  (train from it: scaling train --config {args.config} "
+          f"--data store:{out})")
     return 0
 
 
@@ -275,6 +304,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a jax.profiler trace of steps START+1..STOP into "
                         "WORKDIR/profile (TensorBoard / XProf)")
     p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("prepare", help="tokenize a corpus once, on Apache Beam, into a token "
+                                       "store that training reads (--data store:STORE)")
+    _config_args(p)
+    p.add_argument("--data", default=None,
+                   help="the corpus: embedded, text:GLOB, jsonl:GLOB (.gz, .zst), "
+                        "parquet:GLOB, tfds:NAME[/CONFIG]")
+    p.add_argument("--out", required=True, metavar="STORE",
+                   help="the store directory to write (a local path or gs://bucket/path)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes (direct runner; default: the CPU count)")
+    p.add_argument("--runner", default="direct", choices=["direct", "dataflow", "flink", "spark"],
+                   help="Beam runner (dataflow/flink/spark take --beam-option settings)")
+    p.add_argument("--beam-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Beam pipeline option, e.g. --beam-option project=P (repeatable)")
+    p.add_argument("--shard-mb", type=float, default=0.0, metavar="MB",
+                   help="source MB a shard group holds (default: about 64 groups, 1-256 MB)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(fn=cmd_prepare)
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained run on a labelled task "
                                         "(BERT heads, GPT-1 with the auxiliary LM loss)")

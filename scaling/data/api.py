@@ -1,27 +1,29 @@
-"""Entry points that turn a run `Config` into data objects."""
+"""Entry points that turn a run `Config` into data objects.
+
+Pretraining objectives (causal LM, packed masked LM, NSP sentence pairs) read a token store
+(scaling/data/store/): `--data store:STORE`, or any other pretraining source built into one
+in the cache by the same Beam pipeline as `scaling prepare`. Seq2seq corpora (tsv:, cldr:,
+parallel jsonl:) are small and tokenized on the fly (scaling/data/seq2seq.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from scaling.data import cache
-from scaling.data.classify import ClassificationData
 from scaling.data.corpora import load_corpus
 from scaling.data.corpus import Corpus
 from scaling.data.loader import LMData
 from scaling.data.mlm import MLMData
 from scaling.data.nsp import NSPData
-from scaling.data.packing import cached_stream
-from scaling.data.sentences import cached_sentences
 from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
 from scaling.data.tokenizer import Tokenizer, load_tokenizer
 from scaling.errors import DataError
 
 
 def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer, Path]:
-    """The corpus of `config.data.source` and its tokenizer (trained, if it is trained, on
-    `fields`, default the text field), building either once. Two fields mean a parallel
-    corpus of (source, target) records."""
+    """A parallel corpus of (source, target) records (`fields`) and its tokenizer (trained,
+    if it is trained, on both fields: one shared vocabulary), building either once."""
     d = config.data
     if d.spec.kind == "mix":
         raise DataError(f"--data {d.source!r}: a mixture feeds packed-document objectives "
@@ -35,11 +37,41 @@ def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer
     return corpus, tokenizer, root
 
 
+def open_store(config, process_index: int | None = None, progress: bool = True):
+    """The token store of `config.data` (built in the cache first unless it is a store:)."""
+    from scaling.data.store.for_run import run_store
+
+    d = config.data
+    if process_index is None:
+        process_index = _processes(None, None)[0]
+    return run_store(d, config.model.vocab_size, d.vocab_size, d.nsp, process_index, progress)
+
+
+def data_tokenizer(config) -> Tokenizer:
+    """The tokenizer `config.data` gives: its store's for pretraining sources, else the
+    parallel corpus's."""
+    from scaling.data.sources import PRETRAINING_KINDS
+
+    kind = config.data.spec.kind
+    if kind == "mix":
+        return open_store(_first_part(config)).tokenizer
+    if kind == "store" or kind in PRETRAINING_KINDS:
+        return open_store(config).tokenizer
+    return open_corpus(config)[1]
+
+
+def _first_part(config):
+    import dataclasses
+
+    first = str(config.data.spec.parts[0][1])
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, source=first))
+
+
 def load_lm_data(config, *, process_index: int | None = None,
                  process_count: int | None = None) -> LMData:
     """Packed causal-LM data for `config` (a scaling.config.Config); this process's shard.
 
-    Builds, once, whatever the cache lacks: the TFDS dataset, the tokenizer, the token streams.
+    Builds, once, whatever the cache lacks (the token store and its tokenizer).
     process_index/process_count default to jax.process_index()/jax.process_count().
     """
     return _packed(LMData, config, process_index, process_count)
@@ -51,12 +83,14 @@ def load_mlm_data(config, *, process_index: int | None = None,
     next-sentence labels (scaling/data/nsp.py); without: packed documents (mlm.py)."""
     if not config.data.nsp:
         return _packed(MLMData, config, process_index, process_count)
-    corpus, tokenizer, root = open_corpus(config)
-    return NSPData(
-        train=cached_sentences(corpus, "train", tokenizer, root),
-        validation=cached_sentences(corpus, "validation", tokenizer, root),
-        seq_len=config.seq_len, **_common(config, corpus, tokenizer, process_index, process_count),
-    )
+    if config.data.spec.kind == "mix":
+        raise DataError(f"--data {config.data.source!r}: next-sentence pairs read one source; "
+                        f"give one, or set data.nsp=false for packed documents")
+    index, count = _processes(process_index, process_count)
+    store = open_store(config, index)
+    return NSPData(train=store.train.sentence_stream(),
+                   validation=store.validation.sentence_stream(), seq_len=config.seq_len,
+                   **_common(config, store.key, store.tokenizer, index, count))
 
 
 def _processes(process_index, process_count) -> tuple[int, int]:
@@ -68,16 +102,14 @@ def _processes(process_index, process_count) -> tuple[int, int]:
 
 
 def _packed(cls, config, process_index, process_count):
+    index, count = _processes(process_index, process_count)
     if config.data.spec.kind == "mix":
         from scaling.data.mixture import load_mixture
 
-        return load_mixture(cls, config, *_processes(process_index, process_count))
-    corpus, tokenizer, root = open_corpus(config)
-    return cls(
-        train=cached_stream(corpus, "train", tokenizer, root),
-        validation=cached_stream(corpus, "validation", tokenizer, root),
-        seq_len=config.seq_len, **_common(config, corpus, tokenizer, process_index, process_count),
-    )
+        return load_mixture(cls, config, index, count)
+    store = open_store(config, index)
+    return cls(train=store.train, validation=store.validation, seq_len=config.seq_len,
+               **_common(config, store.key, store.tokenizer, index, count))
 
 
 def load_seq2seq_data(config, *, process_index: int | None = None,
@@ -86,9 +118,10 @@ def load_seq2seq_data(config, *, process_index: int | None = None,
     the tokenizer, if trained, is one vocabulary shared by both sides."""
     fields = seq2seq_fields_of(config)
     corpus, tokenizer, _ = open_corpus(config, fields)
+    index, count = _processes(process_index, process_count)
     return Seq2SeqData(corpus=corpus, input_field=fields[0], target_field=fields[1],
-                       seq_len=config.seq_len, **_common(config, corpus, tokenizer,
-                                                         process_index, process_count))
+                       seq_len=config.seq_len,
+                       **_common(config, corpus.key, tokenizer, index, count))
 
 
 def seq2seq_fields_of(config) -> tuple[str, str]:
@@ -97,19 +130,8 @@ def seq2seq_fields_of(config) -> tuple[str, str]:
     return seq2seq_fields(d.spec, d.input_field, d.target_field)
 
 
-def load_classification_data(config, *, process_index: int | None = None,
-                             process_count: int | None = None) -> ClassificationData:
-    """[CLS] text [SEP] batches with `labels` (see scaling/data/classify.py): the text is
-    data.text_field, the label data.label_field."""
-    corpus, tokenizer, _ = open_corpus(config)
-    return ClassificationData(corpus=corpus, label_field=config.data.label_field,
-                              seq_len=config.seq_len, **_common(config, corpus, tokenizer,
-                                                                process_index, process_count))
-
-
-def _common(config, corpus, tokenizer, process_index, process_count) -> dict:
-    process_index, process_count = _processes(process_index, process_count)
+def _common(config, data_key: str, tokenizer, process_index: int, process_count: int) -> dict:
     return dict(tokenizer=tokenizer, global_batch=config.train.global_batch,
                 eval_batches=config.train.eval_batches, seed=config.data.seed,
                 process_index=process_index, process_count=process_count,
-                dataset_key=f"{corpus.key}/{tokenizer.hash[:16]}")
+                dataset_key=f"{data_key}/{tokenizer.hash[:16]}")

@@ -33,11 +33,11 @@ import tensorflow_datasets as tfds
 from scaling.data import cache
 from scaling.data.corpus import Corpus
 from scaling.data.files import glob_files, read_utf8
+from scaling.data.splits import VALIDATION_PER_MILLE, is_validation
 from scaling.errors import DataError
 from scaling.jsonl import jsonl_objects
 
 SPLITS = ("train", "validation")
-VALIDATION_PER_MILLE = 30  # ~3% of documents
 SINGLE_FILE_PARTS = 100
 EXCLUDED_DIRS = frozenset({"site-packages", "__pycache__", "test", "tests", "idle_test"})
 _FORMAT = "corpus-v1"  # bump to invalidate every built local corpus
@@ -159,12 +159,6 @@ def _jsonl_documents(
 
 # ---------------------------------------------------------------------------------------------
 # The split and the TFDS builder.
-
-
-def is_validation(key: str) -> bool:
-    """Whether the document called `key` belongs to the validation split (hash of the key)."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % 1000 < VALIDATION_PER_MILLE
 
 
 def assign_splits(keys: list[str]) -> frozenset[str]:

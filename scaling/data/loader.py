@@ -18,7 +18,7 @@ import warnings
 import grain
 import numpy as np
 
-from scaling.data.packing import TokenStream, pack_rows, unigram_entropy
+from scaling.data.packing import pack_rows, unigram_entropy
 from scaling.data.tokenizer import Tokenizer
 from scaling.errors import DataError
 
@@ -112,9 +112,10 @@ class BatchData:
 
 
 class LMData(BatchData):
-    """Packed causal-LM batches of one corpus and tokenizer; see scaling/data/packing.py."""
+    """Packed causal-LM batches of one corpus and tokenizer; see scaling/data/packing.py.
+    `train`/`validation`: token streams (a store's splits, or in-memory TokenStreams)."""
 
-    def __init__(self, *, tokenizer: Tokenizer, train: TokenStream, validation: TokenStream,
+    def __init__(self, *, tokenizer: Tokenizer, train, validation,
                  seq_len: int, global_batch: int, eval_batches: int, seed: int,
                  process_index: int, process_count: int, dataset_key: str):
         super().__init__(tokenizer=tokenizer, global_batch=global_batch,
@@ -124,14 +125,14 @@ class LMData(BatchData):
             rows = stream.num_rows(seq_len)
             if rows < need:
                 raise DataError(
-                    f"the {split} split of {dataset_key} has {len(stream.tokens)} tokens = "
+                    f"the {split} split of {dataset_key} has {stream.num_tokens} tokens = "
                     f"{rows} rows of seq_len={seq_len}, fewer than {need} (one batch); use a "
                     f"larger corpus or lower train.global_batch / train.seq_len"
                 )
         self.seq_len = seq_len
         self._train, self._validation = train, validation
         self.train_rows = train.num_rows(seq_len)
-        self.train_tokens = int(len(train.tokens))
+        self.train_tokens = int(train.num_tokens)
         self._setup(self.train_rows, validation.num_rows(seq_len))
 
     def make_batch(self, split: str, step: int, items: np.ndarray) -> dict[str, np.ndarray]:
@@ -146,7 +147,7 @@ class LMData(BatchData):
         del sample_ids
         return pack_rows(self.stream(split), items, self.seq_len)
 
-    def stream(self, split: str) -> TokenStream:
+    def stream(self, split: str):
         return self._train if split == "train" else self._validation
 
     @functools.cached_property

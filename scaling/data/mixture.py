@@ -20,6 +20,8 @@ Tokens seen by source i before step s is T * sum_{t<s} count_i(t), a vectorized 
 
 Tokenizer: `data.tokenizer`, one for all sources; a trained one (`sentencepiece`) is trained
 on the FIRST source's train split, so list the source whose text is most representative first.
+Each source is a token store (scaling/data/store/); the other sources' stores are built with
+the first one's tokenizer, and a `store:` source must have been prepared with it.
 Evaluation: each source's own `train.eval_batches` validation batches; `eval_loss/<name>`
 each (names: `DataSpec.names`) and `eval_loss` = sum_i w_i eval_loss_i.
 """
@@ -32,11 +34,9 @@ import sys
 import grain
 import numpy as np
 
-from scaling.data import cache
-from scaling.data.corpora import load_corpus
+from scaling import storage
 from scaling.data.loader import BatchData, derive_seed
-from scaling.data.packing import cached_stream
-from scaling.data.tokenizer import load_tokenizer
+from scaling.errors import DataError
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -151,23 +151,33 @@ class MixtureData(BatchData):
 
 def load_mixture(cls, config, process_index: int, process_count: int) -> MixtureData:
     """The mixture of `config.data.spec` (kind "mix"), each source a `cls` (LMData/MLMData)
-    pipeline over its own corpus, all with one tokenizer (see the module docstring)."""
+    pipeline over its own token store, all with one tokenizer (see the module docstring)."""
+    from scaling.data.store.for_run import run_store
+    from scaling.data.store.tokenizer_ref import SP_FILE
+
     d, spec = config.data, config.data.spec
-    root = cache.cache_root(d.cache_dir)
-    corpora = [load_corpus(dataclasses.replace(d, source=str(part)), root)
-               for _, part in spec.parts]
-    tokenizer = load_tokenizer(d.tokenizer, d.tokenizer_type,
-                               d.vocab_size or config.model.vocab_size, corpora[0], root,
-                               config.model.vocab_size)
     t = config.train
+    stores, tokenizer = [], None
+    for name, (_, part) in zip(spec.names, spec.parts, strict=True):
+        data = dataclasses.replace(d, source=str(part))
+        if tokenizer is not None and part.kind != "store":  # the first source's tokenizer
+            shared = {"sentencepiece": storage.join(stores[0].path, "tokenizer", SP_FILE),
+                      "hf": "hf:" + storage.join(stores[0].path, "tokenizer")}
+            data = dataclasses.replace(data, tokenizer=shared.get(tokenizer.kind, "byte"))
+        store = run_store(data, config.model.vocab_size, d.vocab_size, False, process_index)
+        if tokenizer is not None and store.tokenizer.hash != tokenizer.hash:
+            raise DataError(f"--data {d.source!r}: source {name} ({part}) has another "
+                            f"tokenizer than the first source; a mixture needs one tokenizer "
+                            f"(prepare its stores with data.tokenizer= the first one's)")
+        tokenizer = tokenizer or store.tokenizer
+        stores.append(store)
     sources = {
-        name: cls(train=cached_stream(corpus, "train", tokenizer, root),
-                  validation=cached_stream(corpus, "validation", tokenizer, root),
-                  seq_len=config.seq_len, tokenizer=tokenizer, global_batch=t.global_batch,
+        name: cls(train=store.train, validation=store.validation, seq_len=config.seq_len,
+                  tokenizer=tokenizer, global_batch=t.global_batch,
                   eval_batches=t.eval_batches, seed=derive_seed(d.seed, f"mix/{name}"),
                   process_index=process_index, process_count=process_count,
-                  dataset_key=f"{corpus.key}/{tokenizer.hash[:16]}")
-        for name, corpus in zip(spec.names, corpora, strict=True)
+                  dataset_key=f"{store.key}/{tokenizer.hash[:16]}")
+        for name, store in zip(spec.names, stores, strict=True)
     }
     return MixtureData(sources, tuple(w for w, _ in spec.parts), seed=d.seed,
                        global_batch=t.global_batch, process_index=process_index,

@@ -24,31 +24,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from scaling.data import cache
 from scaling.data.tokenizer import Tokenizer
-from scaling.errors import DataError
-
-_FORMAT = "stream-v1"
 
 
 @dataclass(frozen=True)
 class TokenStream:
-    """Documents back to back: `tokens` [N] and the offset of each document start [D]."""
+    """Documents back to back in memory: `tokens` [N] and the offset of each document start
+    [D]. A token store's split (scaling/data/store/reader.py::StoreSplit) offers the same
+    `num_tokens`, `num_rows`, `read` and `locate`, reading its shards on demand."""
 
-    tokens: np.ndarray  # [N] uint16 or int32 (often a read-only memmap)
+    tokens: np.ndarray  # [N] uint16 or int32
     doc_starts: np.ndarray  # [D] int64, ascending, doc_starts[0] == 0
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
 
     def num_rows(self, seq_len: int) -> int:
         """Rows of seq_len + 1 tokens (overlapping by one) that fit in the stream."""
         return max(0, (len(self.tokens) - 1) // seq_len)
 
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self.tokens[start:stop])
+
+    def locate(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document number, the document's first token) of each position in `idx`."""
+        doc = np.searchsorted(self.doc_starts, idx, side="right") - 1
+        return doc, self.doc_starts[doc]
+
+    def token_counts(self, vocab_size: int) -> np.ndarray:
+        return np.bincount(np.asarray(self.tokens), minlength=vocab_size)[:vocab_size]
+
 
 def encode_documents(texts: Iterable[str], tokenizer: Tokenizer, chunk: int = 256) -> TokenStream:
-    """Tokenize `texts` (in order) into one stream, each as [bos] ids eos."""
+    """Tokenize `texts` (in order) into one stream, each as [bos] ids eos (what a token
+    store's workers write, scaling/data/store/shards.py)."""
     dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.int32
     head = [] if tokenizer.bos_id is None else [tokenizer.bos_id]
     head_arr, tail_arr = np.asarray(head, dtype), np.asarray([tokenizer.eos_id], dtype)
@@ -70,35 +83,16 @@ def encode_documents(texts: Iterable[str], tokenizer: Tokenizer, chunk: int = 25
     return TokenStream(tokens=tokens, doc_starts=doc_starts[: len(lengths)])
 
 
-def cached_stream(corpus, split: str, tokenizer: Tokenizer, cache_root: Path) -> TokenStream:
-    """The token stream of `corpus`'s `split`, tokenized once and kept as .npy in the cache."""
-    base = cache_root / "tokens" / f"{corpus.key}-{tokenizer.hash[:16]}-{_FORMAT}"
-    tokens_path, starts_path = base / f"{split}.tokens.npy", base / f"{split}.doc_starts.npy"
-    if not (tokens_path.is_file() and starts_path.is_file()):
-        stream = encode_documents(corpus.texts(split), tokenizer)
-        cache.save_npy_atomic(tokens_path, stream.tokens)
-        cache.save_npy_atomic(starts_path, stream.doc_starts)
-    try:
-        tokens, starts = cache.load_npy(tokens_path), cache.load_npy(starts_path, mmap=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(
-            f"the token cache {base} is damaged ({type(e).__name__}: {str(e)[:120]}); delete "
-            f"that directory and rerun to rebuild it") from None
-    if len(starts) and (starts[-1] > len(tokens) or np.any(np.diff(starts) < 0)):
-        raise DataError(f"the token cache {base} is inconsistent (document starts past the "
-                        f"token count); delete that directory and rerun to rebuild it")
-    return TokenStream(tokens=tokens, doc_starts=starts)
-
-
 def pack_rows(stream: TokenStream, rows: np.ndarray, seq_len: int) -> dict[str, np.ndarray]:
-    """The LM batch made of stream rows `rows` [B]; every array is [B, T]."""
+    """The LM batch made of stream rows `rows` [B] (`stream`: a TokenStream or a store's
+    split); every array is [B, T]."""
     T = seq_len
     start = np.asarray(rows, np.int64) * T  # [B]
-    tok = np.stack([stream.tokens[s : s + T + 1] for s in start]).astype(np.int32)  # [B, R]
+    tok = np.stack([stream.read(s, s + T + 1) for s in start]).astype(np.int32)  # [B, R]
     idx = start[:, None] + np.arange(T + 1)  # [B, R]
-    doc = np.searchsorted(stream.doc_starts, idx, side="right") - 1  # [B, R]
+    doc, doc_start = stream.locate(idx)  # [B, R] each
     seg = (doc - doc[:, :1] + 1).astype(np.int32)  # [B, R]
-    seg_start = np.maximum(stream.doc_starts[doc], start[:, None])  # [B, R]
+    seg_start = np.maximum(doc_start, start[:, None])  # [B, R]
     return {
         "inputs": tok[:, :-1],  # [B, T]
         "targets": tok[:, 1:],  # [B, T]
@@ -114,7 +108,7 @@ def unigram_entropy(stream: TokenStream, vocab_size: int, bos_id: int | None) ->
     The predicted (weight-1) targets are every token but bos, so bos is left out: this is the
     loss of the best model that ignores context.
     """
-    counts = np.bincount(np.asarray(stream.tokens), minlength=vocab_size).astype(np.float64)
+    counts = stream.token_counts(vocab_size).astype(np.float64)  # [V]
     if bos_id is not None:
         counts[bos_id] = 0.0
     p = counts[counts > 0] / counts.sum()

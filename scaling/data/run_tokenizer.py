@@ -39,8 +39,8 @@ def run_tokenizer(workdir: str, config) -> Tokenizer:
     """The run's kept tokenizer, else the one its data config builds (with its corpus)."""
     spec = kept_spec(workdir)
     if spec is None:
-        from scaling.data.api import open_corpus
+        from scaling.data.api import data_tokenizer
 
-        return open_corpus(config)[1]
+        return data_tokenizer(config)
     return load_tokenizer(spec, config.data.tokenizer_type, config.model.vocab_size, None,
                           cache.cache_root(config.data.cache_dir), config.model.vocab_size)

@@ -3,7 +3,10 @@ device or dataset work starts (config validation reads `config.data.spec`).
 
     embedded            the running Python's standard library (scaling/data/corpora.py)
     text:GLOB           UTF-8 text files, one document a file
-    jsonl:GLOB          one JSON object a line, `data.text_field` holds the text
+    jsonl:GLOB          one JSON object a line, `data.text_field` holds the text (also
+                        .jsonl.gz and .jsonl.zst)
+    parquet:GLOB        parquet files, `data.text_field` the text column (FineWeb, Dolma, ...)
+    store:STORE         a token store built by `scaling prepare` (a local path or gs://...)
     tfds:NAME[/CONFIG]  a named TFDS dataset (scaling/data/tfds_source.py)
     tsv:GLOB            parallel text, one `source TAB target` a line (scaling/data/parallel.py)
     cldr:SRC-TGT        a generated parallel corpus from CLDR data (scaling/data/translation.py)
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from scaling.errors import DataError
 
-KINDS = ("embedded", "text", "jsonl", "tfds", "tsv", "cldr")
+KINDS = ("embedded", "text", "jsonl", "tfds", "tsv", "cldr", "parquet", "store")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ def parse_spec(source: str) -> DataSpec:
         return DataSpec(kind, arg)
     raise DataError(
         f"--data {source!r}: unknown data source; use embedded, text:GLOB, jsonl:GLOB, "
-        f"tsv:GLOB, cldr:SRC-TGT, tfds:NAME[/CONFIG] or mix:W*SPEC,W*SPEC"
+        f"parquet:GLOB, store:STORE, tsv:GLOB, cldr:SRC-TGT, tfds:NAME[/CONFIG] or "
+        f"mix:W*SPEC,W*SPEC"
     )
 
 
@@ -76,7 +80,8 @@ def _parse_mix(source: str) -> DataSpec:
             continue
         raise DataError(f"--data {source!r}: mixture item {item.strip()!r} is not a data "
                         f"source; each item is W*SPEC with SPEC one of embedded, text:GLOB, "
-                        f"jsonl:GLOB, tsv:GLOB, cldr:SRC-TGT, tfds:NAME[/CONFIG]")
+                        f"jsonl:GLOB, parquet:GLOB, store:STORE, tsv:GLOB, cldr:SRC-TGT, "
+                        f"tfds:NAME[/CONFIG]")
     total = sum(w for w, _ in raw)
     return DataSpec("mix", source[len("mix:"):], tuple((w / total, s) for w, s in raw))
 

@@ -66,6 +66,7 @@ class SentencePieceTokenizer(Tokenizer):
     """A SentencePiece model given as its serialized bytes."""
 
     kind = "sentencepiece"
+    threads = os.cpu_count() or 1  # encode_batch's threads; a store worker uses one
 
     def __init__(self, model_proto: bytes, origin: str = "<bytes>"):
         self._proto = model_proto
@@ -97,7 +98,7 @@ class SentencePieceTokenizer(Tokenizer):
         return hashlib.sha256(self._proto).hexdigest()
 
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-        ids = self._sp.encode(list(texts), num_threads=os.cpu_count() or 1)
+        ids = self._sp.encode(list(texts), num_threads=self.threads)
         return [np.asarray(x, np.int32) for x in ids]
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -109,24 +110,28 @@ class SentencePieceTokenizer(Tokenizer):
 # Training.
 
 
+def sample_chunks(text: str) -> Iterable[str]:
+    """The pieces of `text` a tokenizer is trained on: `_LINES_PER_SENTENCE` lines each,
+    non-blank and at most `_MAX_SENTENCE_BYTES` long."""
+    lines = text.split("\n")
+    for i in range(0, len(lines), _LINES_PER_SENTENCE):
+        chunk = "\n".join(lines[i : i + _LINES_PER_SENTENCE])
+        if chunk.strip() and len(chunk.encode("utf-8")) <= _MAX_SENTENCE_BYTES:
+            yield chunk
+
+
 def training_sample(
     texts: Iterable[str], total_chars: int, budget: int = SAMPLE_CHARS
 ) -> list[str]:
     """Chunks of a few lines, kept by a CRC of their content at rate budget/total_chars.
 
     Deterministic: the same corpus always gives the same sample, whatever the process.
+    (A token store draws its sample by `scaling/data/store/sample.py` instead.)
     """
     keep = min(1.0, budget / max(total_chars, 1))
     threshold = int(keep * 2**32)
-    sample = []
-    for text in texts:
-        lines = text.split("\n")
-        for i in range(0, len(lines), _LINES_PER_SENTENCE):
-            chunk = "\n".join(lines[i : i + _LINES_PER_SENTENCE])
-            data = chunk.encode("utf-8")
-            if chunk.strip() and len(data) <= _MAX_SENTENCE_BYTES and zlib.crc32(data) < threshold:
-                sample.append(chunk)
-    return sample
+    return [chunk for text in texts for chunk in sample_chunks(text)
+            if zlib.crc32(chunk.encode("utf-8")) < threshold]
 
 
 HF_PREFIX = "hf:"  # data.tokenizer=hf:DIR

@@ -75,10 +75,11 @@ def load_task(name: str, config, limit: int, seed: int) -> Task:
     elif name in TASKS:
         return synthetic_task(name, limit or 100, seed)
     elif name == "next_line":
-        from scaling.data.api import open_corpus
+        from scaling.data.api import open_store
 
-        corpus, _, _ = open_corpus(config)
-        return next_line_task(list(corpus.texts("validation")), limit or 200, seed)
+        store = open_store(config, progress=False)
+        return next_line_task(list(store.validation.documents(store.tokenizer)), limit or 200,
+                              seed)
     else:
         raise UserError(f"unknown task {name!r}; tasks: next_line, jsonl:PATH, yaml:PATH, "
                         f"{', '.join(TASKS)}")

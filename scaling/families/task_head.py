@@ -34,14 +34,14 @@ def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
     """FinetuneData of config.finetune.task with the backbone's tokenizer (rebuilt from the
     run's data settings, so its hash is the backbone's)."""
     from scaling.data import task_rows as encode
-    from scaling.data.api import _common, open_corpus
+    from scaling.data.api import _common, _processes, data_tokenizer
     from scaling.data.task_files import load_task
 
-    corpus, tokenizer, _ = open_corpus(config)
+    tokenizer = data_tokenizer(config)
     encode.check_specials(tokenizer, ("cls", "sep") if row_fn_name == "bert_row"
                           else ("bos", "sep", "cls"))
     task = load_task(config.finetune, config.data)
-    common = _common(config, corpus, tokenizer, process_index, process_count)
+    common = _common(config, "task", tokenizer, *_processes(process_index, process_count))
     common["dataset_key"] = f"task:{config.finetune.task}/{tokenizer.hash[:16]}"
     return encode.FinetuneData(task=task, row_fn=getattr(encode, row_fn_name),
                                field_names=tuple(field_names), seq_len=config.seq_len,
