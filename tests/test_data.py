@@ -23,6 +23,7 @@ from scaling.data import (
 from scaling.data.cache import publish_dir, temp_dir_beside
 from scaling.data.loader import row_batches
 from scaling.data.packing import TokenStream, encode_documents, pack_rows, unigram_entropy
+from scaling.data.splits import is_validation
 from scaling.errors import DataError
 
 WORDS = "def class return self import yield lambda value index total count name".split()
@@ -135,7 +136,7 @@ def test_unigram_entropy_hand_example():
 
 
 def test_unigram_entropy_of_loaded_data_matches_numpy(lm_data):
-    tokens = np.asarray(lm_data._validation.tokens)
+    tokens = lm_data._validation.read(0, lm_data._validation.num_tokens)
     targets = tokens[tokens != lm_data.tokenizer.bos_id]
     _, counts = np.unique(targets, return_counts=True)
     p = counts / counts.sum()
@@ -177,7 +178,7 @@ def test_special_ids_are_declared_once(lm_data):
 
 
 def test_tokenizer_is_cached_and_hash_is_sha256_of_the_model(lm_data, cache_dir):
-    models = list((cache_dir / "tokenizers").glob("*-bpe-400.model"))
+    models = list((cache_dir / "stores").glob("embedded-*/tokenizer/spm.model"))
     assert len(models) == 1
     assert lm_data.tokenizer.hash == hashlib.sha256(models[0].read_bytes()).hexdigest()
     assert lm_data.tokenizer.vocab_size <= 400
@@ -185,7 +186,7 @@ def test_tokenizer_is_cached_and_hash_is_sha256_of_the_model(lm_data, cache_dir)
 
 def test_tokenizer_loads_from_model_path(embedded_at, cache_dir, lm_data, tmp_path):
     path = tmp_path / "my.model"
-    path.write_bytes(next((cache_dir / "tokenizers").glob("*-bpe-400.model")).read_bytes())
+    path.write_bytes(next((cache_dir / "stores").glob("embedded-*/tokenizer/spm.model")).read_bytes())
     data = load_lm_data(make_config(cache_dir, tokenizer=str(path)), process_index=0,
                         process_count=1)
     assert data.tokenizer.hash == lm_data.tokenizer.hash
@@ -274,23 +275,28 @@ def test_eval_batches_are_fixed_and_come_from_validation(embedded_at, cache_dir,
     fresh = load_lm_data(make_config(cache_dir), process_index=0, process_count=1)
     for a, b in zip(evals, fresh.eval_batches(), strict=True):
         np.testing.assert_array_equal(a["inputs"], b["inputs"])
-    val = np.asarray(lm_data._validation.tokens)
+    val = lm_data._validation.read(0, lm_data._validation.num_tokens)
     row = evals[0]["inputs"][0]
     windows = np.lib.stride_tricks.sliding_window_view(val, len(row))
     assert (windows == row).all(axis=1).any()
 
 
-def test_train_tokens_counts_the_train_stream(lm_data, corpus_dir, cache_dir):
-    train_ids = _split_ids(cache_dir, "train")
+def test_train_tokens_counts_the_train_stream(lm_data, corpus_dir):
+    train_ids, _ = _split_ids(corpus_dir)
     texts = [(corpus_dir / k).read_text(encoding="utf-8") for k in train_ids]
     tok = lm_data.tokenizer
     assert lm_data.train_tokens == sum(len(tok.encode(t)) + 2 for t in texts)
 
 
-def _split_ids(cache_dir, split):
-    """The document ids of `split` of the (session's) embedded corpus, read from the cache."""
-    source = corpora.load_corpus(DataConfig(), cache_dir).splits[split]
-    return [source[i]["id"].decode() for i in range(len(source))]
+def _split_ids(corpus_dir):
+    """(train, validation) document keys of the corpus, by the rule written out here: the
+    validation split is the files whose sha256(key) mod 1000 < 30, else the smallest hash."""
+    keys = sorted(p.relative_to(corpus_dir).as_posix() for p in corpus_dir.rglob("*.py")
+                  if p.stat().st_size)
+    value = {k: int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big") for k in keys}
+    val = [k for k in keys if value[k] % 1000 < 30] or [
+        min(keys, key=lambda k: hashlib.sha256(k.encode()).digest())]
+    return [k for k in keys if k not in val], val
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,28 +313,45 @@ def test_embedded_corpus_lists_stdlib_sources_deterministically():
     assert rels == [rel for _, rel in corpora.embedded_files(root)]
 
 
-def test_split_is_by_document_hash_and_never_empty():
+def test_split_is_by_document_hash():
     keys = [f"pkg/mod{i}.py" for i in range(2000)]
-    validation = corpora.assign_splits(keys)
+    validation = [k for k in keys if is_validation(k)]
     assert 0.015 < len(validation) / len(keys) < 0.045
-    assert validation == corpora.assign_splits(list(reversed(keys)))
-    assert len(corpora.assign_splits(["a.py", "b.py"])) == 1
 
 
-def test_built_corpus_splits_are_disjoint_and_cover_the_files(lm_data, corpus_dir, cache_dir):
-    train, val = set(_split_ids(cache_dir, "train")), set(_split_ids(cache_dir, "validation"))
-    assert train and val and not train & val
-    on_disk = {p.relative_to(corpus_dir).as_posix() for p in corpus_dir.rglob("*.py")}
-    assert train | val == on_disk - {"empty.py"}
+def test_two_document_corpus_gets_one_document_in_each_split(tmp_path):
+    for name in ("a", "b"):  # both hash to train: the smallest hash moves to validation
+        (tmp_path / f"{name}.txt").write_text(f"document {name}\n" * 50)
+    assert not is_validation("a.txt") and not is_validation("b.txt")
+    data = load_lm_data(make_config(tmp_path, f"text:{tmp_path}/*.txt", tokenizer="byte"),
+                        process_index=0, process_count=1)
+    first = min(["a.txt", "b.txt"], key=lambda k: hashlib.sha256(k.encode()).digest())
+    assert [ByteTokenizer().decode(np.asarray(d)) for d in _docs(data._validation)] == [
+        (tmp_path / first).read_text()]
+
+
+def _docs(split):
+    tokens, (_, starts) = split.read(0, split.num_tokens), split.locate(
+        np.arange(split.num_tokens))
+    bounds = np.flatnonzero(np.diff(starts)) + 1
+    return np.split(tokens, bounds)
+
+
+def test_store_splits_are_disjoint_and_cover_the_files(lm_data, corpus_dir):
+    tok = lm_data.tokenizer
+    seen = {split: sorted(tok.decode(np.asarray(d)) for d in _docs(getattr(lm_data, f"_{split}")))
+            for split in ("train", "validation")}
+    train_ids, val_ids = _split_ids(corpus_dir)
+    for split, ids in (("train", train_ids), ("validation", val_ids)):
+        assert seen[split] == sorted((corpus_dir / k).read_text(encoding="utf-8") for k in ids)
 
 
 def test_second_load_reuses_the_cache(embedded_at, cache_dir, lm_data, monkeypatch):
     def fail(*args, **kwargs):
-        raise AssertionError("rebuilt a cached corpus")
+        raise AssertionError("rebuilt a cached store")
 
-    monkeypatch.setattr(corpora, "_build", fail)
+    monkeypatch.setattr("scaling.data.store.pipeline.run", fail)
     monkeypatch.setattr("scaling.data.tokenizer.train_sentencepiece", fail)
-    monkeypatch.setattr("scaling.data.packing.encode_documents", fail)
     load_lm_data(make_config(cache_dir), process_index=0, process_count=1)
 
 

@@ -1,4 +1,4 @@
-"""seq2seq and classification pipelines, dispatch through the objective registry and the
+"""seq2seq pipelines, dispatch through the objective registry and the
 throughput probe."""
 
 import numpy as np
@@ -7,16 +7,12 @@ import tensorflow_datasets as tfds
 
 from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
 from scaling.data import (
-    ByteTokenizer,
-    ClassificationData,
     LMData,
     MLMData,
     Seq2SeqData,
-    load_classification_data,
     load_seq2seq_data,
     measure_throughput,
 )
-from scaling.data.classify import classification_batch
 from scaling.data.seq2seq import seq2seq_batch, seq2seq_fields
 from scaling.data.spec import parse_spec
 from scaling.errors import DataError
@@ -70,17 +66,6 @@ def test_seq2seq_batch_hand_example():
     np.testing.assert_array_equal(cut["decoder_inputs"], [[2, 20, 21]])
 
 
-def test_classification_batch_hand_example():
-    tok = ByteTokenizer()  # cls=5, sep=6, pad=0
-    b = classification_batch([np.array([40, 41, 42, 43]), np.array([50])], [1, 0], T=4,
-                             tokenizer=tok)
-    np.testing.assert_array_equal(b["inputs"], [[5, 40, 41, 6], [5, 50, 6, 0]])
-    np.testing.assert_array_equal(b["segment_ids"], [[1, 1, 1, 1], [1, 1, 1, 0]])
-    np.testing.assert_array_equal(b["positions"], [[0, 1, 2, 3], [0, 1, 2, 0]])
-    np.testing.assert_array_equal(b["labels"], [1, 0])
-    assert (b["type_ids"] == 0).all()
-
-
 def test_seq2seq_fields_follow_the_translation_config_name():
     assert seq2seq_fields(parse_spec("tfds:wmt14_translate/de-en"), "", "") == ("en", "de")
     assert seq2seq_fields(parse_spec("jsonl:x"), "src", "tgt") == ("src", "tgt")
@@ -109,16 +94,6 @@ def test_seq2seq_data_from_a_prepared_translation_dataset(tmp_path):
     again = load_seq2seq_data(config, process_index=0, process_count=1)
     np.testing.assert_array_equal(again.batch(9)["inputs"], data.batch(9)["inputs"])
     assert len(data.eval_batches()) == 2
-
-
-def test_classification_data_from_mocked_tfds(tmp_path):
-    with tfds.testing.mock_data(num_examples=30):
-        data = load_classification_data(
-            make_config(tmp_path, "tfds:imdb_reviews"), process_index=0, process_count=1)
-        b = data.batch(0)
-    assert isinstance(data, ClassificationData) and data.num_classes <= 2
-    assert b["labels"].shape == (8,) and b["inputs"].shape == (8, 24)
-    assert (b["inputs"][:, 0] == data.tokenizer.cls_id).all()
 
 
 def load_data(config, **kwargs):

@@ -1,6 +1,7 @@
-"""Data: corpora (TFDS, array_record), SentencePiece tokenizers, packing and grain loading.
+"""Data: sources, tokenizers, the token store (built on Apache Beam), packing and grain
+loading; docs/data.md describes the stages and the store format.
 
-    data = load_lm_data(config)   # builds and caches what it needs, then returns LMData
+    data = load_lm_data(config)   # builds (once) the token store it reads, then returns LMData
     data.batch(step)              # this process's rows of global batch `step`
 
 Which loader a run uses is its objective's choice (scaling/families/). The names below are
@@ -11,9 +12,9 @@ grain or SentencePiece until a pipeline is built).
 from __future__ import annotations
 
 _EXPORTS = {
-    "load_classification_data": "api", "load_lm_data": "api", "load_mlm_data": "api",
-    "load_seq2seq_data": "api", "open_corpus": "api", "measure_throughput": "bench",
-    "ClassificationData": "classify", "LMData": "loader", "LMIterator": "loader",
+    "load_lm_data": "api", "load_mlm_data": "api", "load_seq2seq_data": "api",
+    "open_corpus": "api", "open_store": "api", "data_tokenizer": "api",
+    "measure_throughput": "bench", "LMData": "loader", "LMIterator": "loader",
     "MLMData": "mlm", "NSPData": "nsp", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizer",
     "SentencePieceTokenizer": "tokenizer", "Tokenizer": "tokenizer",
     "check_tokenizer_hash": "tokenizer", "padded_vocab_size": "tokenizer",
