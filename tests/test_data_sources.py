@@ -11,7 +11,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
-from scaling.data import corpora, load_lm_data
+from scaling.data import load_lm_data
+from scaling.data.sources import SINGLE_FILE_PARTS
 from scaling.data.tfds_source import choose_splits
 from scaling.errors import DataError
 
@@ -65,7 +66,7 @@ def test_tfds_dataset_prepared_from_a_local_copy(tmp_path, shakespeare_download)
     # TFDS documents tiny_shakespeare as 90% / 5% / 5% (train / validation / test) of the text.
     i = int(len(text) * 0.9)
     validation = text[i:][: int(len(text[i:]) * 0.5)]
-    np.testing.assert_array_equal(np.asarray(data._validation.tokens), byte_doc(validation))
+    np.testing.assert_array_equal(data._validation.read(0, data._validation.num_tokens), byte_doc(validation))
     assert data.train_tokens == len(byte_doc(text[:i]))
     assert (tmp_path / "tfds" / "tiny_shakespeare").is_dir()
     assert data.batch(3)["inputs"].shape == (8, 32)
@@ -115,13 +116,16 @@ def test_choose_splits():
 def test_single_text_file_is_cut_into_parts_for_a_validation_split(tmp_path):
     text = "".join(f"line {i} of the only file\n" for i in range(3000))
     (tmp_path / "only.txt").write_text(text)
-    parts = corpora.split_lines(text, corpora.SINGLE_FILE_PARTS)
-    assert "".join(parts) == text and len(parts) == corpora.SINGLE_FILE_PARTS
     data = load(make_config(tmp_path, f"text:{tmp_path}/*.txt"))
-    train_docs = len(data._train.doc_starts)
-    assert len(data._validation.doc_starts) >= 1
-    assert train_docs + len(data._validation.doc_starts) == corpora.SINGLE_FILE_PARTS
-    assert data.train_tokens + len(data._validation.tokens) == len(text) + 2 * len(parts)
+    assert data._validation.num_documents >= 1
+    assert data._train.num_documents + data._validation.num_documents == SINGLE_FILE_PARTS
+    tok = data.tokenizer  # byte: every part is one document, the parts tile the file
+    parts = {split: list(getattr(data, f"_{split}").documents(tok))
+             for split in ("train", "validation")}
+    assert all(p.endswith("\n") and p.startswith("line ") for ps in parts.values() for p in ps)
+    joined = "".join(sorted(parts["train"] + parts["validation"], key=lambda p: int(p.split()[1])))
+    assert joined == text
+    assert data.train_tokens + data._validation.num_tokens == len(text) + 2 * SINGLE_FILE_PARTS
 
 
 def test_jsonl_documents_come_from_the_text_field(tmp_path):
@@ -130,7 +134,7 @@ def test_jsonl_documents_come_from_the_text_field(tmp_path):
         for d in docs:
             f.write(json.dumps({"body": d, "id": 1}) + "\n")
     data = load(make_config(tmp_path, f"jsonl:{tmp_path}/*.jsonl", text_field="body"))
-    got = data._train.tokens.size + data._validation.tokens.size
+    got = data._train.num_tokens + data._validation.num_tokens
     assert got == sum(len(byte_doc(d)) for d in docs)
 
 
@@ -151,7 +155,10 @@ def test_max_documents_caps_each_split(tmp_path):
         (tmp_path / f"f{i:02d}.txt").write_text(f"file {i} " * 30)
     full = load(make_config(tmp_path, f"text:{tmp_path}/*.txt"))
     capped = load(make_config(tmp_path, f"text:{tmp_path}/*.txt", max_documents=5))
-    assert len(capped._train.doc_starts) == 5 < len(full._train.doc_starts)
+    assert capped._train.num_documents == 5 < full._train.num_documents
+    first5 = list(full._train.documents(full.tokenizer))[:5]
+    assert list(capped._train.documents(capped.tokenizer)) == first5
+    assert capped._train.num_tokens == sum(len(d) + 2 for d in first5)
 
 
 def test_tfds_tiny_shakespeare_trains_through_scaling_train(tmp_path, shakespeare_download,

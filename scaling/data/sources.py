@@ -282,9 +282,10 @@ def _tfds_units(data, name: str) -> list[Unit]:
 
 
 def _tfds_records(unit: Unit, field: str, tfds_data_dir: str) -> Iterator[tuple[str, str]]:
-    source = _tfds_split(unit.path, tfds_data_dir, field)[unit.split]
+    corpus = _tfds_corpus(unit.path, tfds_data_dir, field)
+    records = corpus.splits[unit.split]
     for i in range(unit.start, unit.stop):
-        text = source.field(source.splits[unit.split][i], None, f"{unit.split} record {i}")
+        text = corpus.field(records[i], None, f"{unit.split} record {i}")
         if text:
             yield f"{unit.split}:{i}", text
 
@@ -292,7 +293,7 @@ def _tfds_records(unit: Unit, field: str, tfds_data_dir: str) -> Iterator[tuple[
 _TFDS_OPEN: dict = {}
 
 
-def _tfds_split(name: str, data_dir: str, field: str):
+def _tfds_corpus(name: str, data_dir: str, field: str):
     """The opened TFDS corpus (one per worker process)."""
     key = (name, data_dir, field)
     if key not in _TFDS_OPEN:
