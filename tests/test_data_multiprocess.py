@@ -1,5 +1,8 @@
 """Two processes on localhost (jax.distributed, 4 CPU devices each) assemble the same global
-batches as one process with 8 devices."""
+batches as one process with 8 devices, from a token store of many shards, each process
+opening only the shards its own rows lie in."""
+
+import json
 
 import socket
 import subprocess
@@ -20,10 +23,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
+    """A token store (byte tokenizer) of 12 documents in about 12 shards."""
+    from scaling.cli import main
+
     root = tmp_path_factory.mktemp("mp_corpus")
     for i in range(12):
-        (root / f"d{i}.txt").write_text(f"document {i}\n" + "abc def\n" * (20 + 7 * i))
-    return root
+        (root / f"d{i:02d}.txt").write_text(f"document {i}\n" + "abc def\n" * (20 + 7 * i))
+    store = root / "store"
+    assert main(["prepare", "--config", "gpt-tiny", "--data", f"text:{root}/*.txt", "--out",
+                 str(store), "--set", "data.tokenizer=byte", "--shard-mb", "0.0001",
+                 "--quiet"]) == 0
+    return store
 
 
 def run(nproc: int, corpus, out) -> None:
@@ -51,3 +61,16 @@ def test_two_processes_assemble_the_single_process_batches(corpus, tmp_path):
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
     assert one["0/inputs"].shape == (16, 32)
     assert not np.array_equal(one["0/inputs"], one["1/inputs"])  # steps differ
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    counts = [s["tokens"] for s in manifest["splits"]["train"]["shards"]]
+    edges = np.cumsum([0, *counts])  # shard k holds stream tokens [edges[k], edges[k + 1])
+    for pid in range(2):
+        read = json.loads(Path(f"{tmp_path / 'two.npz'}.{pid}.json").read_text())
+        assert len(read["rows"]) == 3 * 8  # 3 steps x 8 of the 16 rows
+        touched = set()
+        for r in read["rows"]:  # row r is tokens [32 r, 32 r + 33)
+            first, last = 32 * r, 32 * r + 32
+            touched |= set(range(np.searchsorted(edges, first, side="right") - 1,
+                                 np.searchsorted(edges, last, side="right")))
+        assert read["opened"] == sorted(touched)
+        assert len(touched) < len(counts)  # not every shard: only this process's rows

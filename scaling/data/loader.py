@@ -67,7 +67,8 @@ class BatchData:
             return row_batches(n, derive_seed(self.seed, split), self.local_batch,
                                self.process_index, self.process_count)
 
-        self._batches = items(train_items, "train").map_with_index(
+        self._train_items = items(train_items, "train")  # step -> this process's item ids
+        self._batches = self._train_items.map_with_index(
             functools.partial(self.make_batch, "train"))
         self._eval_items = items(validation_items, "validation")
 
