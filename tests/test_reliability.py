@@ -292,17 +292,17 @@ def test_files_that_are_directories_binary_or_unwritable(tmp_path, capsys):
     assert "a_file" in one_error_line(capsys)
 
 
-def test_a_truncated_token_cache_says_what_to_do(data, tmp_path, capsys):
+def test_a_truncated_store_shard_says_what_to_do(data, tmp_path, capsys):
     workdir = tmp_path / "run"
     cache = [s for s in data if s.startswith("data.cache_dir=")][0].split("=", 1)[1]
     assert train(workdir, data, 2) == 0
-    victim = sorted(p for p in (lambda r: r.rglob("train.tokens.npy"))(
-        __import__("pathlib").Path(cache)))[0]
+    victim = sorted(__import__("pathlib").Path(cache).glob("stores/*/train/*.tokens.npy"))[0]
     backup = victim.read_bytes()
     try:
         victim.write_bytes(backup[: len(backup) // 2])
         assert train(tmp_path / "run2", data, 2) == 2
-        assert "token cache" in one_error_line(capsys)
+        line = one_error_line(capsys)
+        assert victim.name in line and "the store is damaged: delete it" in line
     finally:
         victim.write_bytes(backup)
 
@@ -342,22 +342,24 @@ def test_a_task_file_that_is_a_directory_and_an_unwritable_run_directory(
     assert "eval.jsonl" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_full_disk_while_building_a_corpus_is_one_line_and_leaves_no_partial_dataset(
+def test_a_full_disk_while_building_a_store_is_one_line_and_publishes_nothing(
         tmp_path, monkeypatch, capsys):
-    from scaling.data import cache
+    from scaling.data.store import shards
 
     (tmp_path / "docs").mkdir()
     for i in range(3):
         (tmp_path / "docs" / f"{i}.txt").write_text(f"document {i}\n" * 50)
 
-    def no_space(tmp, final):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final))
+    def no_space(path, array):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(cache, "publish_dir", no_space)
+    monkeypatch.setattr(shards, "save_npy", no_space)
     assert train(tmp_path / "run", [f"data.source=text:{tmp_path}/docs/*.txt",
                                     f"data.cache_dir={tmp_path / 'cache'}"], 2) == 2
-    assert "No space left on device" in one_error_line(capsys)
-    assert not list((tmp_path / "cache" / "tfds").glob("text-*"))  # nothing half-built
+    line = one_error_line(capsys)
+    assert "No space left on device" in line and ".tokens.npy" in line
+    assert list((tmp_path / "cache" / "stores").glob("text-*"))  # started ...
+    assert not list((tmp_path / "cache" / "stores").glob("*/manifest.json"))  # not published
 
 
 @pytest.mark.parametrize("args", [

@@ -64,6 +64,9 @@ class reraise_data_errors:  # noqa: N801 - used as a function wrapper
             return self.fn(*args, **kwargs)
         except DataError as e:
             raise DataError(f"{_MARK}{e}{_MARK}") from None
+        except OSError as e:  # a full disk, an unwritable --out, ...
+            where = f"{e.filename}: " if e.filename else ""
+            raise DataError(f"{_MARK}{where}{e.strerror or e}{_MARK}") from None
 
 
 def data_error_in(e: BaseException) -> str | None:
@@ -135,7 +138,7 @@ def _quiet_beam(subprocesses: bool):
     loggers = [logging.getLogger(), logging.getLogger("apache_beam")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)  # a failing bundle is logged with its traceback
     log = tempfile.TemporaryFile(mode="w+b")
     saved = None
     if subprocesses:

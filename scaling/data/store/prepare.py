@@ -146,9 +146,7 @@ def build(plan: Plan, store: str, *, workers: int | None = None, runner: str = "
             try:
                 pipeline.run(run, todo, plan.units, ref, train, opts,
                              subprocesses=runner == "direct" and workers > 1)
-            except DataError:
-                raise
-            except Exception as e:  # a worker's DataError arrives wrapped in the runner's
+            except Exception as e:  # a worker's DataError arrives marked, maybe wrapped
                 message = pipeline.data_error_in(e)
                 if message is None:
                     raise
