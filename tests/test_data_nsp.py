@@ -193,3 +193,33 @@ def test_a_split_with_one_document_is_a_data_error(line_data):
         NSPData(tokenizer=tok, train=streams["train"], validation=one, seq_len=16,
                 global_batch=16, eval_batches=1, seed=0, process_index=0, process_count=1,
                 dataset_key="lines")
+
+
+def test_a_stores_sentence_layout_is_each_splits_lines_tokenized_one_by_one(tmp_path):
+    """Oracle: encode_sentences over each split's documents in file order (the split rule
+    written out: sha256(key) mod 1000 < 30, else the smallest hash goes to validation)."""
+    from scaling.data import ByteTokenizer
+    from scaling.data.api import open_store
+    from scaling.presets import get_preset as preset
+
+    texts = {f"d{i:02d}.txt": "".join(f"doc {i} line {j}\n" + ("\n" if j % 5 == 4 else "")
+                                      for j in range(3 + i)) for i in range(12)}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    config = validate(dataclasses.replace(preset("bert-tiny"), data=dataclasses.replace(
+        preset("bert-tiny").data, source=f"text:{tmp_path}/*.txt", tokenizer="byte",
+        nsp=True, cache_dir=str(tmp_path / "cache"))))
+    store = open_store(config, 0, progress=False)
+
+    def value(k):
+        return int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big")
+
+    val = [k for k in texts if value(k) % 1000 < 30] or [
+        min(texts, key=lambda k: hashlib.sha256(k.encode()).digest())]
+    for split, names in (("train", [k for k in texts if k not in val]), ("validation", val)):
+        want = encode_sentences([texts[k] for k in names], ByteTokenizer())
+        got = getattr(store, split).sentence_stream()
+        np.testing.assert_array_equal(got.sentence_starts, want.sentence_starts)
+        np.testing.assert_array_equal(got.doc_starts, want.doc_starts)
+        np.testing.assert_array_equal(got.tokens[0:len(got.tokens)], want.tokens)
+        np.testing.assert_array_equal(got.span(1, 4), want.span(1, 4))

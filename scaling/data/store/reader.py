@@ -170,10 +170,13 @@ class Store:
     train: StoreSplit
     validation: StoreSplit
 
+    max_documents: int = 0
+
     @property
     def key(self) -> str:
-        """Names the data in iterator states: the store's build key."""
-        return f"store-{self.manifest['build_key'][:20]}"
+        """Names the data in iterator states: the store's build key (and the cap)."""
+        cap = f"-max{self.max_documents}" if self.max_documents else ""
+        return f"store-{self.manifest['build_key'][:20]}{cap}"
 
 
 def open_store(path: str, max_documents: int = 0) -> Store:
@@ -185,4 +188,4 @@ def open_store(path: str, max_documents: int = 0) -> Store:
                         f"`scaling prepare` leaves none: rerun it to complete the store)")
     tokenizer = tokenizer_ref.load(path, manifest)
     splits = {s: StoreSplit(path, manifest, s, max_documents) for s in layout.SPLITS}
-    return Store(path, manifest, tokenizer, splits["train"], splits["validation"])
+    return Store(path, manifest, tokenizer, splits["train"], splits["validation"], max_documents)
