@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from scaling.config import Config, ConfigError
 from scaling.data.task_files import TASK_TYPES
-from scaling.data.tokenizer import TOKENIZER_TYPES
+from scaling.data.tokenizers import TOKENIZER_TYPES
 from scaling.families import (
     family_names,
     family_of,

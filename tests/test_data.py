@@ -186,7 +186,8 @@ def test_tokenizer_is_cached_and_hash_is_sha256_of_the_model(lm_data, cache_dir)
 
 def test_tokenizer_loads_from_model_path(embedded_at, cache_dir, lm_data, tmp_path):
     path = tmp_path / "my.model"
-    path.write_bytes(next((cache_dir / "stores").glob("embedded-*/tokenizer/spm.model")).read_bytes())
+    model = next((cache_dir / "stores").glob("embedded-*/tokenizer/spm.model"))
+    path.write_bytes(model.read_bytes())
     data = load_lm_data(make_config(cache_dir, tokenizer=str(path)), process_index=0,
                         process_count=1)
     assert data.tokenizer.hash == lm_data.tokenizer.hash
@@ -351,7 +352,7 @@ def test_second_load_reuses_the_cache(embedded_at, cache_dir, lm_data, monkeypat
         raise AssertionError("rebuilt a cached store")
 
     monkeypatch.setattr("scaling.data.store.pipeline.run", fail)
-    monkeypatch.setattr("scaling.data.tokenizer.train_sentencepiece", fail)
+    monkeypatch.setattr("scaling.data.tokenizers.sentencepiece.train_sentencepiece", fail)
     load_lm_data(make_config(cache_dir), process_index=0, process_count=1)
 
 

@@ -3,7 +3,6 @@ batches as one process with 8 devices, from a token store of many shards, each p
 opening only the shards its own rows lie in."""
 
 import json
-
 import socket
 import subprocess
 import sys

@@ -16,7 +16,7 @@ from scaling.config import ConfigError
 from scaling.data import NSPData
 from scaling.data.nsp import pair_row, truncated_lengths
 from scaling.data.sentences import chunk_documents, encode_sentences, split_sentences
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 from scaling.presets import get_preset
 from scaling.validate import validate

@@ -66,7 +66,8 @@ def test_tfds_dataset_prepared_from_a_local_copy(tmp_path, shakespeare_download)
     # TFDS documents tiny_shakespeare as 90% / 5% / 5% (train / validation / test) of the text.
     i = int(len(text) * 0.9)
     validation = text[i:][: int(len(text[i:]) * 0.5)]
-    np.testing.assert_array_equal(data._validation.read(0, data._validation.num_tokens), byte_doc(validation))
+    val = data._validation
+    np.testing.assert_array_equal(val.read(0, val.num_tokens), byte_doc(validation))
     assert data.train_tokens == len(byte_doc(text[:i]))
     assert (tmp_path / "tfds" / "tiny_shakespeare").is_dir()
     assert data.batch(3)["inputs"].shape == (8, 32)

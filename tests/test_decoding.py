@@ -14,7 +14,7 @@ from flax import linen as nn
 
 from scaling import sharding
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
-from scaling.data.tokenizer import ByteTokenizer
+from scaling.data.tokenizers import ByteTokenizer
 from scaling.models.encdec import EncDec
 from scaling.models.losses import smoothed_token_losses
 from scaling.models.search import beam_search, greedy, length_penalty

@@ -23,7 +23,7 @@ from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
 from scaling.data.glue import glue_record, glue_splits
 from scaling.data.task_rows import bert_row, gpt_row, rows_of
-from scaling.data.tokenizer import ByteTokenizer
+from scaling.data.tokenizers import ByteTokenizer
 from scaling.families import get_objective
 from scaling.families.schema import synthetic_batch
 from scaling.train.optimizer import make_optimizer

@@ -15,9 +15,9 @@ _EXPORTS = {
     "load_lm_data": "api", "load_mlm_data": "api", "load_seq2seq_data": "api",
     "open_corpus": "api", "open_store": "api", "data_tokenizer": "api",
     "measure_throughput": "bench", "LMData": "loader", "LMIterator": "loader",
-    "MLMData": "mlm", "NSPData": "nsp", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizer",
-    "SentencePieceTokenizer": "tokenizer", "Tokenizer": "tokenizer",
-    "check_tokenizer_hash": "tokenizer", "padded_vocab_size": "tokenizer",
+    "MLMData": "mlm", "NSPData": "nsp", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizers",
+    "SentencePieceTokenizer": "tokenizers", "Tokenizer": "tokenizers",
+    "check_tokenizer_hash": "tokenizers", "padded_vocab_size": "tokenizers",
 }
 
 __all__ = sorted(_EXPORTS)

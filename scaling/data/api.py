@@ -17,7 +17,7 @@ from scaling.data.loader import LMData
 from scaling.data.mlm import MLMData
 from scaling.data.nsp import NSPData
 from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
-from scaling.data.tokenizer import Tokenizer, load_tokenizer
+from scaling.data.tokenizers import Tokenizer, load_tokenizer
 from scaling.errors import DataError
 
 

@@ -19,7 +19,7 @@ import grain
 import numpy as np
 
 from scaling.data.packing import pack_rows, unigram_entropy
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from scaling.data.loader import LMData, derive_seed
 from scaling.data.packing import pack_rows
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 
 MASK_RATE = 0.15  # BERT §3.1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scaling.data import cache
-from scaling.data.tokenizer import Tokenizer
+from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 
 _FORMAT = "sentences-v2"

@@ -297,10 +297,11 @@ def _tfds_corpus(name: str, data_dir: str, field: str):
     """The opened TFDS corpus (one per worker process)."""
     key = (name, data_dir, field)
     if key not in _TFDS_OPEN:
-        from scaling.config import DataConfig
+        from types import SimpleNamespace
+
         from scaling.data.tfds_source import load_tfds_corpus
 
-        data = DataConfig(source=f"tfds:{name}", text_field=field, tfds_data_dir=data_dir)
+        data = SimpleNamespace(text_field=field, tfds_data_dir=data_dir, max_documents=0)
         _TFDS_OPEN[key] = load_tfds_corpus(data, name)
     return _TFDS_OPEN[key]
 

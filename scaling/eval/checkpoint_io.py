@@ -84,7 +84,7 @@ def kept_tokenizer(workdir: str, config: Config, meta: dict):
     """The run's own tokenizer (the copy its directory keeps, else the one its data config
     builds), checked against the hash stored with the checkpoint."""
     from scaling.checkpoint import check_tokenizer
-    from scaling.data.run_tokenizer import run_tokenizer as kept
+    from scaling.data.tokenizers.run_copy import run_tokenizer as kept
 
     tokenizer = kept(workdir, config)
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,

@@ -26,8 +26,8 @@ def _token_ids(tokenizer) -> dict:
 
 def _hf_tokenizer(workdir: str, config):
     """The run's HuggingFace tokenizer (its kept copy, else its data.tokenizer), or None."""
-    from scaling.data.hf_tokenizer import HFTokenizer
-    from scaling.data.run_tokenizer import kept_spec
+    from scaling.data.tokenizers.hf import HFTokenizer
+    from scaling.data.tokenizers.run_copy import kept_spec
 
     spec = kept_spec(workdir) or config.data.tokenizer
     return HFTokenizer(spec[3:]) if spec.startswith("hf:") else None

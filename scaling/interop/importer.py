@@ -88,8 +88,8 @@ def _check_workdir(workdir: str) -> None:
 
 def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: list[str]) -> int:
     """Check everything, then write the run; prints one summary line."""
-    from scaling.data.hf_tokenizer import HFTokenizer, has_hf_tokenizer
-    from scaling.data.run_tokenizer import HF_DIR
+    from scaling.data.tokenizers.hf import HFTokenizer, has_hf_tokenizer
+    from scaling.data.tokenizers.run_copy import HF_DIR
 
     hf_dir, workdir = os.path.abspath(hf_dir), os.path.abspath(workdir)
     hf = read_hf_config(hf_dir)
@@ -98,7 +98,7 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
     spec = "hf:" + os.path.join(workdir, HF_DIR) if tokenizer else "byte"
     config = run_config(arch, hf, preset, overrides, spec)
     if tokenizer is None:
-        from scaling.data.tokenizer import ByteTokenizer
+        from scaling.data.tokenizers import ByteTokenizer
 
         tokenizer = ByteTokenizer()
         print(f"note: {hf_dir} has no tokenizer.json; the run uses the byte tokenizer, which "
@@ -141,7 +141,7 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
 def _write_run(tmp: str, config: Config, state, mesh, tokenizer, arch: Architecture,
                hf_dir: str) -> None:
     from scaling.checkpoint import Checkpoints, run_metadata
-    from scaling.data.run_tokenizer import HF_DIR
+    from scaling.data.tokenizers.run_copy import HF_DIR
     from scaling.train.report import write_json
 
     os.makedirs(tmp)

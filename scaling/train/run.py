@@ -20,7 +20,7 @@ from scaling.checkpoint import (
     run_metadata,
 )
 from scaling.config import Config
-from scaling.data.run_tokenizer import keep_copy
+from scaling.data.tokenizers.run_copy import keep_copy
 from scaling.errors import UserError
 from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch

@@ -65,7 +65,7 @@ def shard_bytes_for(total: int) -> int:
 def make_plan(data, model_vocab_size: int, vocab_size: int = 0, sentences: bool = False,
               shard_mb: float = 0.0) -> Plan:
     """The plan for `data` (a DataConfig): units, groups, tokenizer and the store's key."""
-    from scaling.data.tokenizer import SAMPLE_CHARS, load_tokenizer
+    from scaling.data.tokenizers import SAMPLE_CHARS, load_tokenizer
 
     units = sources.list_units(data)
     total = sum(u.size for u in units)
@@ -93,7 +93,7 @@ def train_and_save(sample, store: str, vocab_size: int, model_type: str):
     the TokenizerRef the tokenizing workers load."""
     from scaling.data.store import sample as sampling
     from scaling.data.store import tokenizer_ref
-    from scaling.data.tokenizer import SentencePieceTokenizer, train_sentencepiece
+    from scaling.data.tokenizers.sentencepiece import SentencePieceTokenizer, train_sentencepiece
 
     model = train_sentencepiece(sampling.in_source_order(sample), vocab_size, model_type)
     tokenizer_ref.save(store, SentencePieceTokenizer(model))

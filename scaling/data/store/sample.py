@@ -34,7 +34,7 @@ def select(candidates, budget: int) -> list[Candidate]:
 def unit_candidates(indexed_unit: tuple[int, Unit], text_field: str, tfds_data_dir: str,
                     budget: int) -> list[Candidate]:
     """One unit's train-split chunks under the budget (a bounded heap while reading)."""
-    from scaling.data.tokenizer import sample_chunks
+    from scaling.data.tokenizers import sample_chunks
 
     index, unit = indexed_unit
     heap: list[tuple[int, str, Candidate]] = []  # max-heap on (crc, text) by negation

@@ -33,7 +33,7 @@ _LOADED: dict = {}
 
 
 def _build(ref: TokenizerRef, threads: int | None):
-    from scaling.data.tokenizer import ByteTokenizer, SentencePieceTokenizer
+    from scaling.data.tokenizers import ByteTokenizer, SentencePieceTokenizer
 
     if ref.kind == "byte":
         return ByteTokenizer()
@@ -42,7 +42,7 @@ def _build(ref: TokenizerRef, threads: int | None):
         if threads:
             tok.threads = threads
         return tok
-    from scaling.data.hf_tokenizer import HFTokenizer
+    from scaling.data.tokenizers.hf import HFTokenizer
 
     return HFTokenizer(ref.directory)
 
@@ -73,15 +73,15 @@ def saved(store: str):
     directory = storage.join(store, TOKENIZER)
     sp = storage.path(storage.join(directory, SP_FILE))
     if sp.is_file():
-        from scaling.data.tokenizer import SentencePieceTokenizer
+        from scaling.data.tokenizers import SentencePieceTokenizer
 
         return SentencePieceTokenizer(sp.read_bytes(), origin=str(sp))
     if storage.path(storage.join(directory, "tokenizer.json")).is_file():
-        from scaling.data.hf_tokenizer import HFTokenizer
+        from scaling.data.tokenizers.hf import HFTokenizer
 
         return HFTokenizer(directory)
     if storage.path(storage.join(directory, BYTE_FILE)).is_file():
-        from scaling.data.tokenizer import ByteTokenizer
+        from scaling.data.tokenizers import ByteTokenizer
 
         return ByteTokenizer()
     return None

@@ -1,5 +1,11 @@
-"""What every tokenizer offers (scaling/data/tokenizer.py, hf_tokenizer.py): text <-> ids and
-the special ids the pipelines, MLM masking, generation and evaluation use."""
+"""What every tokenizer offers (byte.py, sentencepiece.py, hf.py): text <-> ids and the
+special ids the pipelines, MLM masking, generation and evaluation use.
+
+Special ids, declared once for every tokenizer this package makes (a loaded .model keeps its
+own, looked up by piece; a HuggingFace tokenizer its own, from its files):
+
+  pad=0  unk=1  bos=2  eos=3  mask=4  cls=5  sep=6   (mask/cls/sep are reserved for BERT)
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ import abc
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = range(7)
+SPECIAL_PIECES = ("<pad>", "<unk>", "<s>", "</s>", "[MASK]", "[CLS]", "[SEP]")
 
 
 class Tokenizer(abc.ABC):

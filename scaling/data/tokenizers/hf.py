@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from scaling import storage
-from scaling.data.tokenizer_base import Tokenizer
+from scaling.data.tokenizers.base import Tokenizer
 from scaling.errors import DataError
 
 ROLES = ("bos", "eos", "unk", "pad", "mask", "cls", "sep")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from scaling import storage
 from scaling.data import cache
-from scaling.data.tokenizer import HF_PREFIX, Tokenizer, load_tokenizer
+from scaling.data.tokenizers import HF_PREFIX, Tokenizer, load_tokenizer
 
 HF_DIR, SP_MODEL = "tokenizer", "tokenizer.model"
 
