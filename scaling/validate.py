@@ -10,7 +10,7 @@ imports JAX, so a bad value fails in a fraction of a second.
 from __future__ import annotations
 
 from scaling.config import Config, ConfigError
-from scaling.data.task_files import TASK_TYPES
+from scaling.data.sources.task_files import TASK_TYPES
 from scaling.data.tokenizers import TOKENIZER_TYPES
 from scaling.families import (
     family_names,

@@ -16,14 +16,14 @@ from scaling.data import (
     ByteTokenizer,
     LMData,
     check_tokenizer_hash,
-    corpora,
     load_lm_data,
     padded_vocab_size,
 )
+from scaling.data.batches.loader import row_batches
+from scaling.data.batches.packing import TokenStream, encode_documents, pack_rows, unigram_entropy
 from scaling.data.cache import publish_dir, temp_dir_beside
-from scaling.data.loader import row_batches
-from scaling.data.packing import TokenStream, encode_documents, pack_rows, unigram_entropy
-from scaling.data.splits import is_validation
+from scaling.data.sources import corpora
+from scaling.data.sources.splits import is_validation
 from scaling.errors import DataError
 
 WORDS = "def class return self import yield lambda value index total count name".split()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scaling.data import ByteTokenizer, MLMData
-from scaling.data.mlm import MASK_RATE
-from scaling.data.packing import encode_documents
+from scaling.data.batches.mlm import MASK_RATE
+from scaling.data.batches.packing import encode_documents
 from scaling.errors import DataError
 
 

@@ -14,8 +14,8 @@ import pytest
 from scaling.cli import main
 from scaling.config import ConfigError
 from scaling.data import NSPData
-from scaling.data.nsp import pair_row, truncated_lengths
-from scaling.data.sentences import chunk_documents, encode_sentences, split_sentences
+from scaling.data.batches.nsp import pair_row, truncated_lengths
+from scaling.data.batches.sentences import chunk_documents, encode_sentences, split_sentences
 from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 from scaling.presets import get_preset

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from scaling.config import Config, DataConfig, ModelConfig, TrainConfig
 from scaling.data import load_lm_data
 from scaling.data.sources import SINGLE_FILE_PARTS
-from scaling.data.tfds_source import choose_splits
+from scaling.data.sources.tfds import choose_splits
 from scaling.errors import DataError
 
 BOS, EOS, OFFSET = 2, 3, 7  # byte tokenizer: id = byte + 7

@@ -13,7 +13,7 @@ from scaling.data import (
     load_seq2seq_data,
     measure_throughput,
 )
-from scaling.data.seq2seq import seq2seq_batch, seq2seq_fields
+from scaling.data.batches.seq2seq import seq2seq_batch, seq2seq_fields
 from scaling.data.spec import parse_spec
 from scaling.errors import DataError
 from scaling.families import objective_of

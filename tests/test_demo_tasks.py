@@ -1,4 +1,4 @@
-"""The offline demo tasks (scaling/data/demo_tasks.py), built from small made-up word lists
+"""The offline demo tasks (scaling/data/sources/demo_tasks.py), built from small made-up word lists
 (no wordfreq needed): formats, determinism, and every label checked by a hand count."""
 
 import json
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from scaling.data.demo_tasks import MAX_WORDS, MIN_WORDS, SPLITS, build_tasks
+from scaling.data.sources.demo_tasks import MAX_WORDS, MIN_WORDS, SPLITS, build_tasks
 
 LISTS = {lang: ([f"{lang}{i}" for i in range(20)], np.full(20, 1 / 20))
          for lang in ("xa", "xb", "xc")}

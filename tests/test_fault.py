@@ -12,7 +12,8 @@ from helpers import word_corpus
 
 from scaling.checkpoint import Checkpoints, checkpoint_dir
 from scaling.cli import main
-from scaling.data.loader import LMData, LMIterator
+from scaling.data.batches.lm import LMData
+from scaling.data.batches.loader import LMIterator
 
 TINY = ["data.tokenizer=byte", "model.vocab_size=384", "model.n_layers=1", "model.d_model=64",
         "model.n_heads=2", "model.d_ff=128", "model.max_len=32", "train.global_batch=8",

@@ -21,8 +21,8 @@ from scaling import task_metrics as M
 from scaling.checkpoint import checkpoint_dir, committed_steps
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
-from scaling.data.glue import glue_record, glue_splits
-from scaling.data.task_rows import bert_row, gpt_row, rows_of
+from scaling.data.batches.task_rows import bert_row, gpt_row, rows_of
+from scaling.data.sources.glue import glue_record, glue_splits
 from scaling.data.tokenizers import ByteTokenizer
 from scaling.families import get_objective
 from scaling.families.schema import synthetic_batch

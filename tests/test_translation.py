@@ -9,8 +9,8 @@ import random
 import pytest
 
 from scaling.cli import main
-from scaling.data.parallel import split_pairs
-from scaling.data.translation import Generator, generate_pairs, split_of
+from scaling.data.sources.parallel import split_pairs
+from scaling.data.sources.translation import Generator, generate_pairs, split_of
 from scaling.presets import get_preset
 
 LEXICON = {  # a fixed English -> German word map

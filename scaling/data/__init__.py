@@ -14,8 +14,9 @@ from __future__ import annotations
 _EXPORTS = {
     "load_lm_data": "api", "load_mlm_data": "api", "load_seq2seq_data": "api",
     "open_corpus": "api", "open_store": "api", "data_tokenizer": "api",
-    "measure_throughput": "bench", "LMData": "loader", "LMIterator": "loader",
-    "MLMData": "mlm", "NSPData": "nsp", "Seq2SeqData": "seq2seq", "ByteTokenizer": "tokenizers",
+    "measure_throughput": "bench", "LMData": "batches.lm", "LMIterator": "batches.loader",
+    "MLMData": "batches.mlm", "NSPData": "batches.nsp", "Seq2SeqData": "batches.seq2seq",
+    "ByteTokenizer": "tokenizers",
     "SentencePieceTokenizer": "tokenizers", "Tokenizer": "tokenizers",
     "check_tokenizer_hash": "tokenizers", "padded_vocab_size": "tokenizers",
 }

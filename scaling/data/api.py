@@ -3,7 +3,7 @@
 Pretraining objectives (causal LM, packed masked LM, NSP sentence pairs) read a token store
 (scaling/data/store/): `--data store:STORE`, or any other pretraining source built into one
 in the cache by the same Beam pipeline as `scaling prepare`. Seq2seq corpora (tsv:, cldr:,
-parallel jsonl:) are small and tokenized on the fly (scaling/data/seq2seq.py).
+parallel jsonl:) are small and tokenized on the fly (scaling/data/batches/seq2seq.py).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaling.data import cache
-from scaling.data.corpora import load_corpus
-from scaling.data.corpus import Corpus
-from scaling.data.loader import LMData
-from scaling.data.mlm import MLMData
-from scaling.data.nsp import NSPData
-from scaling.data.seq2seq import Seq2SeqData, seq2seq_fields
+from scaling.data.batches.lm import LMData
+from scaling.data.batches.mlm import MLMData
+from scaling.data.batches.nsp import NSPData
+from scaling.data.batches.seq2seq import Seq2SeqData, seq2seq_fields
+from scaling.data.sources.corpora import load_corpus
+from scaling.data.sources.corpus import Corpus
 from scaling.data.tokenizers import Tokenizer, load_tokenizer
 from scaling.errors import DataError
 
@@ -80,7 +80,7 @@ def load_lm_data(config, *, process_index: int | None = None,
 def load_mlm_data(config, *, process_index: int | None = None,
                   process_count: int | None = None) -> MLMData | NSPData:
     """Masked BERT data for `config`; same interface. With data.nsp: sentence pairs with
-    next-sentence labels (scaling/data/nsp.py); without: packed documents (mlm.py)."""
+    next-sentence labels (scaling/data/batches/nsp.py); without: packed documents (mlm.py)."""
     if not config.data.nsp:
         return _packed(MLMData, config, process_index, process_count)
     if config.data.spec.kind == "mix":
@@ -114,7 +114,7 @@ def _packed(cls, config, process_index, process_count):
 
 def load_seq2seq_data(config, *, process_index: int | None = None,
                       process_count: int | None = None) -> Seq2SeqData:
-    """Encoder-decoder batches over (source, target) records (see scaling/data/seq2seq.py);
+    """Encoder-decoder batches over (source, target) records (see scaling/data/batches/seq2seq.py);
     the tokenizer, if trained, is one vocabulary shared by both sides."""
     fields = seq2seq_fields_of(config)
     corpus, tokenizer, _ = open_corpus(config, fields)

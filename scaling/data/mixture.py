@@ -11,7 +11,7 @@ Global batch s is a pure function of (seed, s); nothing is counted across steps:
      within one row of it.
   2. positions: the B source labels in a random order (a generator seeded by (seed, s)).
   3. rows: the r-th position (in order) of source i takes sample s * q_i + r of source i's
-     own infinite sequence of shuffled epochs (as scaling/data/loader.py), q_i = ceil(B w_i)
+     own infinite sequence of shuffled epochs (as scaling/data/batches/loader.py), q_i = ceil(B w_i)
      the most rows source i can get in one step: a source skips at most one sample a step.
 Process p reads positions [p L, (p + 1) L) of that global batch, so the batch does not
 depend on the process count, and resuming at step s is `iterator(s)`.
@@ -35,7 +35,7 @@ import grain
 import numpy as np
 
 from scaling import storage
-from scaling.data.loader import BatchData, derive_seed
+from scaling.data.batches.loader import BatchData, derive_seed
 from scaling.errors import DataError
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -1,15 +1,17 @@
 """The `--data` spec (`config.data.source`) parsed into a typed value, once, before any
 device or dataset work starts (config validation reads `config.data.spec`).
 
-    embedded            the running Python's standard library (scaling/data/corpora.py)
+    embedded            the running Python's standard library (scaling/data/sources/corpora.py)
     text:GLOB           UTF-8 text files, one document a file
     jsonl:GLOB          one JSON object a line, `data.text_field` holds the text (also
                         .jsonl.gz and .jsonl.zst)
     parquet:GLOB        parquet files, `data.text_field` the text column (FineWeb, Dolma, ...)
     store:STORE         a token store built by `scaling prepare` (a local path or gs://...)
-    tfds:NAME[/CONFIG]  a named TFDS dataset (scaling/data/tfds_source.py)
-    tsv:GLOB            parallel text, one `source TAB target` a line (scaling/data/parallel.py)
-    cldr:SRC-TGT        a generated parallel corpus from CLDR data (scaling/data/translation.py)
+    tfds:NAME[/CONFIG]  a named TFDS dataset (scaling/data/sources/tfds.py)
+    tsv:GLOB            parallel text, one `source TAB target` a line
+                        (scaling/data/sources/parallel.py)
+    cldr:SRC-TGT        a generated parallel corpus from CLDR data
+                        (scaling/data/sources/translation.py)
     mix:W*SPEC,...      a weighted mixture of the specs above (scaling/data/mixture.py);
                         weights are normalized, a bare SPEC weighs 1: mix:0.7*embedded,0.3*text:a/*
 """

@@ -1,6 +1,6 @@
 """Masked language modelling (BERT, Devlin et al. 2019 §3.1): predict the selected tokens;
 with `data.nsp` the batches are sentence pairs with next-sentence labels and NSP is added to
-the loss as in the paper (scaling/data/nsp.py); without, RoBERTa-style packed documents."""
+the loss as in the paper (scaling/data/batches/nsp.py); without, RoBERTa-style packed documents."""
 
 from __future__ import annotations
 

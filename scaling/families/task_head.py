@@ -1,5 +1,5 @@
 """What the fine-tuning objectives share (bert_task.py, gpt_task.py): the task loss by task
-type, and the task data pipeline (scaling/data/task_files.py, task_rows.py).
+type, and the task data pipeline (scaling/data/sources/task_files.py, task_rows.py).
 
 Legend: B batch, K head outputs (classes, 1 for regression, C choices).
 """
@@ -33,9 +33,9 @@ def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
                    process_count=None):
     """FinetuneData of config.finetune.task with the backbone's tokenizer (rebuilt from the
     run's data settings, so its hash is the backbone's)."""
-    from scaling.data import task_rows as encode
     from scaling.data.api import _common, _processes, data_tokenizer
-    from scaling.data.task_files import load_task
+    from scaling.data.batches import task_rows as encode
+    from scaling.data.sources.task_files import load_task
 
     tokenizer = data_tokenizer(config)
     encode.check_specials(tokenizer, ("cls", "sep") if row_fn_name == "bert_row"

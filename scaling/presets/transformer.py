@@ -36,7 +36,7 @@ PRESETS.add("transformer-big")(lambda: _transformer(1024, 16, 4096, 0.3))
 @PRESETS.add("transformer-tiny")
 def transformer_tiny() -> Config:
     """A CPU-size encoder-decoder that learns English -> German on the generated CLDR corpus
-    (scaling/data/translation.py) in minutes on 2 CPU cores: the paper's recipe (rsqrt
+    (scaling/data/sources/translation.py) in minutes on 2 CPU cores: the paper's recipe (rsqrt
     schedule, label smoothing 0.1, Adam b2 0.98) at a small width; sentences are short, so
     the training rows are 32 tokens while decoding may use all 128 positions."""
     return Config(

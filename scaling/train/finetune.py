@@ -44,7 +44,7 @@ def _get(config, key: str):
 
 def finetune_config(init_from: str, task: str, preset: str | None, overrides: list[str]):
     """(the fine-tuning Config, the Task read from its files)."""
-    from scaling.data.task_files import load_task
+    from scaling.data.sources.task_files import load_task
     from scaling.families import family_names, family_of, get_family, get_objective
     from scaling.families.task_head import RECIPES, WARMUP_FRACTION
 

@@ -52,7 +52,7 @@ class Plan:
 
     @property
     def tfds_data_dir(self) -> str:
-        from scaling.data.tfds_source import tfds_data_dir
+        from scaling.data.sources.tfds import tfds_data_dir
 
         return tfds_data_dir(self.data) or "" if self.data.spec.kind == "tfds" else ""
 
@@ -202,7 +202,7 @@ def _finished(parts: str, groups: list[Group]) -> dict[int, dict]:
 
 def _keep_both_splits(plan: Plan, stats: dict, tokenizer, settings: Settings) -> dict:
     """If a split of a local source came out empty, move the document with the extreme key
-    hash across (scaling/data/splits.py) and rebuild its group here."""
+    hash across (scaling/data/sources/splits.py) and rebuild its group here."""
     if any(u.split for u in plan.units):
         return stats  # TFDS: the dataset's own splits
     count = {s: sum(st["local"].get(s, 0) for st in stats.values()) for s in layout.SPLITS}

@@ -122,7 +122,7 @@ class StoreSplit:
     def sentence_stream(self):
         """The split's sentences (layout "sentences") as a SentenceStream: token arrays stay
         per shard; the index arrays (one entry a sentence and a document) are joined."""
-        from scaling.data.sentences import SentenceStream
+        from scaling.data.batches.sentences import SentenceStream
 
         if any(s is None for s in self._sentences):
             raise DataError(f"{self.store}: the store has no sentence layout, which BERT's "

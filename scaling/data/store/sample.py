@@ -15,7 +15,7 @@ import heapq
 import zlib
 
 from scaling.data.sources import Unit, read_unit
-from scaling.data.splits import is_validation
+from scaling.data.sources.splits import is_validation
 
 Candidate = tuple[int, str, tuple[int, int, int]]  # (crc, text, (unit, document, chunk))
 

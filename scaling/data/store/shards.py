@@ -8,7 +8,7 @@ each document to its split (by key hash, or the source's own split), tokenizes d
 batches, and writes each split's documents as `[bos] ids eos` back to back, starting a new
 part when a split passes `MAX_PART_TOKENS` (memory stays bounded by that, whatever the
 corpus size). With the "sentences" layout (BERT's next-sentence pairs) it also writes each
-document's non-blank lines, tokenized one by one (scaling/data/sentences.py). The group's
+document's non-blank lines, tokenized one by one (scaling/data/batches/sentences.py). The group's
 statistics go to `.parts/GGGGG.json`, written after its shard files: a group with that file
 is finished, so a rerun after a kill skips it.
 """
@@ -25,7 +25,7 @@ import numpy as np
 
 from scaling import storage
 from scaling.data.sources import Unit, read_unit
-from scaling.data.splits import is_validation, key_digest
+from scaling.data.sources.splits import is_validation, key_digest
 from scaling.data.store.layout import PARTS, SPLITS, shard_file, shard_name
 
 MAX_PART_TOKENS = 1 << 27  # 256 MiB of uint16 tokens a part at most
@@ -135,7 +135,7 @@ def build_group(group: Group, tokenizer_ref, settings: Settings,
     """Tokenize and write `group`'s shards; returns (and records in .parts/) its statistics.
     `moved`: document keys sent to another split than their hash says (the fallback that
     keeps both splits non-empty)."""
-    from scaling.data.sentences import split_sentences
+    from scaling.data.batches.sentences import split_sentences
 
     tokenizer = tokenizer_ref.load(threads=1)
     moved = moved or {}

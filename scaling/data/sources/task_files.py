@@ -9,7 +9,7 @@ JSON object a line), `.csv` (a header row) or `.tsv` (a header row, no quoting).
     label      an integer class >= 0, a float for regression, the index of the right choice
     choices    multiple choice: a list of strings (in CSV/TSV a JSON array in the cell)
 
-`--task tfds:glue/CONFIG`: a GLUE config prepared as array_record (scaling/data/glue.py),
+`--task tfds:glue/CONFIG`: a GLUE config prepared as array_record (scaling/data/sources/glue.py),
 mapped to the same fields.
 
 The task type is `multiple_choice` when records have choices, `regression` when a train
@@ -168,7 +168,7 @@ def infer_type(train: list[Example], choices: bool) -> str:
 def _raw_splits(ft, data) -> tuple[dict, dict, Fields]:
     """split -> [(line, record)], split -> file name, and the field names to read."""
     if ft.task.startswith("tfds:"):
-        from scaling.data.glue import read_glue
+        from scaling.data.sources.glue import read_glue
 
         raw, files = read_glue(ft.task, data)
         return raw, files, Fields()

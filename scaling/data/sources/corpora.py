@@ -2,9 +2,9 @@
 the sources of objectives that tokenize on the fly (seq2seq). Pretraining text goes through
 a token store instead (scaling/data/sources.py lists it, scaling/data/store/ builds it).
 
-  tfds:NAME[/CONFIG]   a named TFDS dataset (see scaling/data/tfds_source.py)
+  tfds:NAME[/CONFIG]   a named TFDS dataset (see scaling/data/sources/tfds.py)
   tsv:GLOB, cldr:SRC-TGT, jsonl:GLOB with input/target fields: parallel corpora
-                       (scaling/data/parallel.py)
+                       (scaling/data/sources/parallel.py)
 
 Also here: the listing of the embedded corpus (the .py source of the running Python's
 standard library; site-packages, __pycache__ and the test directories are left out, and so
@@ -17,8 +17,8 @@ import os
 import sysconfig
 from pathlib import Path
 
-from scaling.data.corpus import Corpus
-from scaling.data.files import glob_files
+from scaling.data.sources.corpus import Corpus
+from scaling.data.sources.files import glob_files
 from scaling.errors import DataError
 
 EXCLUDED_DIRS = frozenset({"site-packages", "__pycache__", "test", "tests", "idle_test"})
@@ -32,11 +32,11 @@ def load_corpus(data, cache_root: Path, parallel: bool = False) -> Corpus:
     if data.max_documents < 0:
         raise DataError(f"data.max_documents={data.max_documents}: must be >= 0 (0 = all)")
     if kind == "tfds":
-        from scaling.data.tfds_source import load_tfds_corpus
+        from scaling.data.sources.tfds import load_tfds_corpus
 
         return load_tfds_corpus(data, arg)
     if kind in ("cldr", "tsv") or (kind == "jsonl" and parallel):
-        from scaling.data.parallel import load_parallel_corpus, seq2seq_defaults
+        from scaling.data.sources.parallel import load_parallel_corpus, seq2seq_defaults
 
         fields = seq2seq_defaults(data.spec, data.input_field, data.target_field)
         files = glob_files(data.source, arg) if kind != "cldr" else ()

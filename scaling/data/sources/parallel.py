@@ -1,7 +1,8 @@
 """Parallel corpora for translation: (source, target) records written once as an array_record
 TFDS dataset with train / validation / test splits.
 
-  cldr:SRC-TGT   generated from Babel's CLDR data and num2words (scaling/data/translation.py)
+  cldr:SRC-TGT   generated from Babel's CLDR data and num2words
+                 (scaling/data/sources/translation.py)
   tsv:GLOB       UTF-8 files, one `source TAB target` pair a line; fields data.input_field /
                  data.target_field, default `source` / `target`
   jsonl:GLOB     one JSON object a line, with data.input_field and data.target_field set
@@ -18,8 +19,8 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from scaling.data import cache
-from scaling.data.corpus import Corpus
-from scaling.data.files import read_utf8
+from scaling.data.sources.corpus import Corpus
+from scaling.data.sources.files import read_utf8
 from scaling.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -55,7 +56,7 @@ def seq2seq_defaults(spec, input_field: str, target_field: str) -> tuple[str, st
     """The (input, target) fields of a parallel spec: cldr:en-de -> (en, de); tsv -> source,
     target; set fields override."""
     if spec.kind == "cldr":
-        from scaling.data.translation import parse_pair
+        from scaling.data.sources.translation import parse_pair
 
         src, tgt = parse_pair(spec.arg)
         return input_field or src, target_field or tgt
@@ -65,7 +66,7 @@ def seq2seq_defaults(spec, input_field: str, target_field: str) -> tuple[str, st
 def load_parallel_corpus(data, kind: str, arg: str, cache_root: Path, fields, files=()):
     """Build (once) and open the parallel corpus of `data.source` with record `fields`."""
     if kind == "cldr":
-        from scaling.data.translation import generate_pairs, parse_pair
+        from scaling.data.sources.translation import generate_pairs, parse_pair
 
         src, tgt = parse_pair(arg)
         stats = [("cldr", src, tgt, data.seed, CLDR_EXAMPLES, _package_versions())]
@@ -126,7 +127,7 @@ def _file_pairs(kind: str, files, fields, read_utf8):
 
 def split_pairs(pairs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
     """Pairs split by a hash of the source; each split gets at least one pair."""
-    from scaling.data.translation import split_of
+    from scaling.data.sources.translation import split_of
 
     if len(pairs) < 3:
         raise DataError(f"parallel corpus has {len(pairs)} sentence pair(s); need at least 3 "

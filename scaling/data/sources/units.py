@@ -15,7 +15,7 @@ metadata, TFDS split sizes); a worker then reads one unit at a time, in bounded 
   tfds:NAME[/CONFIG]  one unit `TFDS_RECORDS_PER_UNIT` records of a split, in stored order
 
 Which split a document of a local source goes to is decided by its key
-(`scaling/data/splits.py`); TFDS datasets bring their own splits.
+(`scaling/data/sources/splits.py`); TFDS datasets bring their own splits.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling.data.files import glob_files
+from scaling.data.sources.files import glob_files
 from scaling.errors import DataError
 
 SINGLE_FILE_PARTS = 100
@@ -65,7 +65,7 @@ def list_units(data) -> list[Unit]:
     if kind == "tfds":
         return _tfds_units(data, arg)
     if kind == "embedded":
-        from scaling.data.corpora import embedded_files, embedded_root
+        from scaling.data.sources.corpora import embedded_files, embedded_root
 
         files = embedded_files(embedded_root())
     else:
@@ -268,7 +268,7 @@ def _parquet_rows(unit: Unit, field: str) -> Iterator[tuple[str, str]]:
 
 
 def _tfds_units(data, name: str) -> list[Unit]:
-    from scaling.data.tfds_source import load_tfds_corpus
+    from scaling.data.sources.tfds import load_tfds_corpus
 
     corpus = load_tfds_corpus(data, name)
     units = []
@@ -299,7 +299,7 @@ def _tfds_corpus(name: str, data_dir: str, field: str):
     if key not in _TFDS_OPEN:
         from types import SimpleNamespace
 
-        from scaling.data.tfds_source import load_tfds_corpus
+        from scaling.data.sources.tfds import load_tfds_corpus
 
         data = SimpleNamespace(text_field=field, tfds_data_dir=data_dir, max_documents=0)
         _TFDS_OPEN[key] = load_tfds_corpus(data, name)

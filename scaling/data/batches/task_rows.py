@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling.data.loader import BatchData
+from scaling.data.batches.loader import BatchData
 from scaling.errors import DataError
 
 
@@ -81,10 +81,10 @@ def rows_of(example_ids: list[tuple], row_fn, tok, T: int, C: int) -> dict[str, 
 
 
 class FinetuneData(BatchData):
-    """Batches of a Task (scaling/data/task_files.py) for one objective's row format.
+    """Batches of a Task (scaling/data/sources/task_files.py) for one objective's row format.
 
     `fields`: the objective's batch field names (the batch holds exactly those); `row_fn`:
-    bert_row or gpt_row. Training shuffles each epoch (scaling/data/loader.py); evaluation
+    bert_row or gpt_row. Training shuffles each epoch (scaling/data/batches/loader.py); evaluation
     batches and `ordered_batches` read the validation (test) split."""
 
     def __init__(self, *, task, row_fn, field_names: tuple[str, ...], seq_len: int, **kwargs):

@@ -5,7 +5,7 @@ row index): resume is exact and batches do not depend on the process count.
 
 Legend: L rows in this process's batch, T = seq_len, M = T - 3 (tokens of A and B together).
 
-Documents are split into sentences (one non-blank line each: scaling/data/sentences.py) and
+Documents are split into sentences (one non-blank line each: scaling/data/batches/sentences.py) and
 cut into runs of at least two consecutive sentences holding about M tokens
 (`chunk_documents`). The runs of a split are its items: grain shuffles them each epoch, and
 example k (k = step * global_batch + row) takes its run and draws, with a generator seeded by
@@ -30,16 +30,16 @@ leaves unused are not put back (each epoch draws every run afresh instead).
 A row is `[CLS] A [SEP] B [SEP]` then padding: type_ids 0 on `[CLS] A [SEP]`, 1 on `B [SEP]`
 and 0 on padding; segment_ids 1 on real tokens, 0 on padding (the attention mask); positions
 0, 1, ... on real tokens and 0 on padding. The ordinary tokens are then masked as in
-scaling/data/mlm.py (15%; 80% [MASK], 10% random, 10% kept); [CLS], [SEP] and padding never.
+scaling/data/batches/mlm.py (15%; 80% [MASK], 10% random, 10% kept); [CLS], [SEP] and padding never.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from scaling.data.loader import BatchData, derive_seed
-from scaling.data.mlm import mask_tokens, masking_ids
-from scaling.data.sentences import SentenceStream, chunk_documents
+from scaling.data.batches.loader import BatchData, derive_seed
+from scaling.data.batches.mlm import mask_tokens, masking_ids
+from scaling.data.batches.sentences import SentenceStream, chunk_documents
 from scaling.errors import DataError
 
 SHORT_SEQ_PROB = 0.1  # create_pretraining_data's --short_seq_prob

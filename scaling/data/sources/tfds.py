@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import read_only_builder
 
 from scaling.data import cache
-from scaling.data.corpus import Corpus
+from scaling.data.sources.corpus import Corpus
 from scaling.errors import DataError
 
 HOLDOUT_PERCENT = 3

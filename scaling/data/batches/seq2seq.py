@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling.data.loader import BatchData
+from scaling.data.batches.loader import BatchData
 from scaling.errors import DataError
 
 
@@ -57,7 +57,7 @@ def seq2seq_fields(spec, input_field: str, target_field: str) -> tuple[str, str]
     if input_field and target_field:
         return input_field, target_field
     if spec.kind in ("cldr", "tsv"):
-        from scaling.data.parallel import seq2seq_defaults
+        from scaling.data.sources.parallel import seq2seq_defaults
 
         return seq2seq_defaults(spec, input_field, target_field)
     pair = spec.tfds_config.split("-") if spec.tfds_config else []

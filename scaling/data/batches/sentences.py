@@ -11,22 +11,17 @@ record). Each sentence is tokenized on its own, without bos/eos.
 
 A `SentenceStream` holds one split: every sentence's tokens back to back, where each sentence
 starts, and each document's first sentence. `chunk_documents` then cuts every document into
-the runs of consecutive sentences that pair examples are made from (scaling/data/nsp.py).
+the runs of consecutive sentences that pair examples are made from (scaling/data/batches/nsp.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from scaling.data import cache
 from scaling.data.tokenizers import Tokenizer
-from scaling.errors import DataError
-
-_FORMAT = "sentences-v2"
 
 
 def split_sentences(text: str) -> list[str]:
@@ -88,29 +83,6 @@ def _encode(batch: list[str], tokenizer: Tokenizer, dtype, pieces: list, lengths
     batch.clear()
 
 
-def cached_sentences(corpus, split: str, tokenizer: Tokenizer,
-                     cache_root: Path) -> SentenceStream:
-    """The sentence stream of `corpus`'s `split`, built once and kept as .npy in the cache."""
-    base = cache_root / "tokens" / f"{corpus.key}-{tokenizer.hash[:16]}-{_FORMAT}"
-    names = ("tokens", "sentence_starts", "doc_starts")
-    paths = [base / f"{split}.{name}.npy" for name in names]
-    if not all(p.is_file() for p in paths):
-        stream = encode_sentences(corpus.texts(split), tokenizer)
-        for path, name in zip(paths, names, strict=True):
-            cache.save_npy_atomic(path, getattr(stream, name))
-    try:
-        tokens, sentence_starts, doc_starts = (cache.load_npy(p) for p in paths)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"the sentence cache {base} is damaged ({type(e).__name__}); delete "
-                        f"that directory and rerun to rebuild it") from None
-    sentence_starts, doc_starts = np.asarray(sentence_starts), np.asarray(doc_starts)
-    if (len(sentence_starts) and sentence_starts[-1] != len(tokens)) or (
-            len(doc_starts) and doc_starts[-1] != len(sentence_starts) - 1):
-        raise DataError(f"the sentence cache {base} is inconsistent; delete that directory "
-                        f"and rerun to rebuild it")
-    return SentenceStream(tokens, sentence_starts, doc_starts)
-
-
 def chunk_documents(stream: SentenceStream, max_tokens: int) -> np.ndarray:
     """Runs of consecutive sentences, each inside one document: [C, 3] rows (document, first
     sentence, end sentence).
@@ -119,7 +91,7 @@ def chunk_documents(stream: SentenceStream, max_tokens: int) -> np.ndarray:
     holds at least `max_tokens` tokens; here a run also needs two sentences (an A and a true
     next B), so a document with one sentence gives none and a lone last sentence joins the
     run before it. Runs are fixed; which part is A, and whether B is the true continuation,
-    is drawn per example (scaling/data/nsp.py).
+    is drawn per example (scaling/data/batches/nsp.py).
     """
     lengths = stream.lengths()  # [S]
     rows: list[list[int]] = []

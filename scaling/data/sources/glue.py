@@ -67,7 +67,7 @@ def glue_splits(available: set[str]) -> dict[str, str]:
 def read_glue(spec: str, data) -> tuple[dict, dict]:
     """(split -> [(index, record in task fields)], split -> name) of a prepared GLUE config;
     `data` is the run's DataConfig (tfds_data_dir)."""
-    from scaling.data.tfds_source import _builder, tfds_data_dir
+    from scaling.data.sources.tfds import _builder, tfds_data_dir
 
     config = glue_config(spec)
     name = spec.split(":", 1)[1]

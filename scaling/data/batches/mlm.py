@@ -2,12 +2,12 @@
 
 Legend: L rows in this process's batch, T = seq_len.
 
-Rows are packed exactly as for the causal LM (scaling/data/packing.py): each document is
+Rows are packed exactly as for the causal LM (scaling/data/batches/packing.py): each document is
 `[bos] tokens eos`, rows may hold several documents, and `segment_ids` keep attention inside a
 document. There is no next-sentence prediction here (RoBERTa, Liu et al. 2019 §4.2, found it
 does not help); the BERT model's NSP loss is skipped when a batch has no `nsp_labels`. With
-`data.nsp=true`, sentence pairs with NSP labels come from scaling/data/nsp.py instead, masked
-by `mask_tokens` below.
+`data.nsp=true`, sentence pairs with NSP labels come from scaling/data/batches/nsp.py
+instead, masked by `mask_tokens` below.
 
 Masking: every position holding an ordinary token (not pad/bos/eos/[MASK]/[CLS]/[SEP]) is
 selected independently with probability MASK_RATE = 15%. A selected token is replaced by
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling.data.loader import LMData, derive_seed
-from scaling.data.packing import pack_rows
+from scaling.data.batches.lm import LMData
+from scaling.data.batches.loader import derive_seed
+from scaling.data.batches.packing import pack_rows
 from scaling.data.tokenizers import Tokenizer
 from scaling.errors import DataError
 
