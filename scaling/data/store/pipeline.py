@@ -134,8 +134,10 @@ def _quiet_beam(subprocesses: bool):
 
     loggers = [logging.getLogger(), logging.getLogger("apache_beam")]
     levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
+    loggers[0].setLevel(logging.ERROR)
+    # CRITICAL: the in-process runner logs a worker's exception at ERROR (with a traceback)
+    # before raising it; the raised exception is what reaches the user
+    loggers[1].setLevel(logging.CRITICAL)
     log = tempfile.TemporaryFile(mode="w+b")
     saved = None
     if subprocesses:

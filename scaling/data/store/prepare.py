@@ -146,9 +146,8 @@ def build(plan: Plan, store: str, *, workers: int | None = None, runner: str = "
             try:
                 pipeline.run(run, todo, plan.units, ref, train, opts,
                              subprocesses=runner == "direct" and workers > 1)
-            except DataError:
-                raise
             except Exception as e:  # a worker's DataError arrives wrapped in the runner's
+                # (in-process runner: a DataError, its marked message extended by Beam)
                 message = pipeline.data_error_in(e)
                 if message is None:
                     raise
