@@ -162,6 +162,7 @@ def build(plan: Plan, store: str, *, workers: int | None = None, runner: str = "
     seconds = time.time() - started
     layout.write_json(storage.join(store, layout.BUILD), _build_record(plan, stats, seconds,
                                                                        workers, runner))
+    _remove_temporaries(store)
     layout.write_json(storage.join(store, layout.MANIFEST), manifest)
     _remove_quietly(parts)
     return manifest
@@ -257,6 +258,21 @@ def _build_record(plan: Plan, stats: dict, seconds: float, workers: int, runner:
             "mb_per_s": round(text / 1e6 / max(seconds, 1e-9), 3),
             "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _remove_temporaries(store: str) -> None:
+    """Temporary files a killed build left beside the shards and the tokenizer (save_npy's
+    `NAME.tmp-PID`, write_atomic's `.NAME.tmp-...`; none on object storage): not part of the
+    store. Called once the pipeline is done, so no live writer owns them."""
+    if storage.is_remote(store):
+        return
+    for sub in (*layout.SPLITS, layout.TOKENIZER):
+        for name in storage.listdir(storage.join(store, sub)):
+            if ".tmp-" in name:
+                try:
+                    os.remove(os.path.join(store, sub, name))
+                except OSError:
+                    pass
 
 
 def _remove_quietly(path: str) -> None:
