@@ -163,6 +163,12 @@ def cmd_params(args) -> int:
 
 def cmd_bench(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
+    if args.what == "prepare":  # no JAX: `scaling prepare` child processes
+        from scaling.bench_prepare import bench_prepare
+
+        return bench_prepare(config, args.config, args.set, given=args.data is not None,
+                             mb=args.mb, rounds=2 if args.rounds is None else args.rounds,
+                             workers=args.workers, output=args.output)
     from scaling.rng import set_tpu_flags
 
     set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
@@ -185,7 +191,8 @@ def cmd_bench(args) -> int:
     if args.what == "torch":
         from scaling.bench_torch import bench_torch
 
-        return bench_torch(config, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
+        rounds = 3 if args.rounds is None else args.rounds
+        return bench_torch(config, steps=args.steps, rounds=rounds, warmup=args.warmup,
                            torch_process=args.torch_process)
     raise UserError(f"unknown benchmark {args.what!r}")
 
@@ -424,16 +431,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_convert)
 
     p = sub.add_parser("bench", help="benchmarks (never run in CI)")
-    p.add_argument("what", choices=["train", "data", "compile", "eval", "torch"],
+    p.add_argument("what", choices=["train", "data", "compile", "eval", "torch", "prepare"],
                    help="train step speed, input pipeline speed, ahead-of-time TPU compile, "
-                        "few-shot scoring and generation speed, or our train step against a "
-                        "PyTorch reference (needs torch)")
+                        "few-shot scoring and generation speed, our train step against a "
+                        "PyTorch reference (needs torch), or token-store build throughput "
+                        "and memory (scaling prepare)")
     _config_args(p)
-    p.add_argument("--data", default=None, help="data spec (bench data)")
+    p.add_argument("--data", default=None,
+                   help="data spec (bench data; bench prepare: default a generated corpus)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="bench torch: interleaved rounds (ours, torch) of --steps steps each")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="interleaved rounds: bench torch (ours, torch) of --steps steps each "
+                        "(default 3); bench prepare (each worker count, both corpus sizes, "
+                        "the bare tokenizer; default 2)")
+    p.add_argument("--mb", type=float, default=300.0,
+                   help="bench prepare: MB of generated corpus (also measured: a quarter)")
+    p.add_argument("--workers", default="1,2", metavar="N,M",
+                   help="bench prepare: worker counts to compare")
+    p.add_argument("--output", default=None, metavar="FILE",
+                   help="bench prepare: write the results as JSON")
     p.add_argument("--torch-process", choices=["separate", "same"], default="separate",
                    help="bench torch: the reference in a child process with glibc's default "
                         "allocator, as a plain PyTorch script runs (default), or in this "

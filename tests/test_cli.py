@@ -36,6 +36,8 @@ def run_cli(args, capsys):
     (["bench", "compile", "--config", "gpt-tiny", "--topology", "v9x:1x1"],
      "cannot describe TPU topology"),
     (["bench", "train", "--config", "gpt-tiny", "--steps", "0"], "--steps 0"),
+    (["bench", "prepare", "--config", "gpt-tiny", "--workers", "0,2"], "--workers '0,2'"),
+    (["bench", "prepare", "--config", "gpt-tiny", "--rounds", "0"], "--rounds 0"),
     (["params", "--config", "gpt-tiny", "--set", "model.family=rnn"],
      "model.family='rnn': expected one of gpt, bert, encdec"),
     (["params", "--config", "gpt-tiny", "--set", "train.objective=seq2seq"],
