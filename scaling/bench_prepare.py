@@ -48,7 +48,7 @@ def make_corpus(root: Path, mb: float, seed: int = SEED) -> list[Path]:
     so that there are at least 64): one document a line, each a standard-library .py file
     (16 KB on average, like web documents of a few KB rather than one 1 MB document: BPE
     encoding slows down on very long documents), in an order shuffled by `seed`."""
-    from scaling.data.corpora import embedded_files, embedded_root
+    from scaling.data.sources.corpora import embedded_files, embedded_root
 
     docs = [json.dumps({"text": p.read_bytes().decode("utf-8")}).encode() + b"\n"
             for p, _ in embedded_files(embedded_root())]
@@ -103,7 +103,7 @@ def corpora(data, given: bool, mb: float, tmp: Path) -> dict:
         if kind not in ("text", "jsonl", "parquet"):
             return {"large": large, "small": None, "sample": large,
                     "note": f"given {large}: one size only (not local files)"}
-        from scaling.data.files import glob_files
+        from scaling.data.sources.files import glob_files
 
         files = [p for p, _ in glob_files(large, data.spec.arg)]
         note = f"given {large}: {len(files)} files, {_mb(files):,.1f} MB"

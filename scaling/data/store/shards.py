@@ -30,6 +30,7 @@ from scaling.data.store.layout import PARTS, SPLITS, shard_file, shard_name
 
 MAX_PART_TOKENS = 1 << 27  # 256 MiB of uint16 tokens a part at most
 _BATCH_DOCS = 256
+_BATCH_CHARS = 8 << 20  # also tokenize once this much text waits (long documents)
 _PROGRESS_SECONDS = 2.0
 
 
@@ -144,6 +145,7 @@ def build_group(group: Group, tokenizer_ref, settings: Settings,
     stats = {"group": group.index, "documents": 0, "bytes": 0, "local": {},
              "train_min": None, "validation_max": None}
     pending: dict[str, list[str]] = {split: [] for split in SPLITS}
+    waiting = dict.fromkeys(SPLITS, 0)  # characters pending per split
     progress = _Progress(settings.store, group.index)
 
     def encode(split: str) -> None:
@@ -158,6 +160,7 @@ def build_group(group: Group, tokenizer_ref, settings: Settings,
                 sentences = tokenizer.encode_batch(lines) if lines else []
             writers[split].add(doc, sentences)
         texts.clear()
+        waiting[split] = 0
 
     for unit in group.units:
         for key, text in read_unit(unit, settings.text_field, settings.tfds_data_dir):
@@ -168,7 +171,8 @@ def build_group(group: Group, tokenizer_ref, settings: Settings,
             pending[split].append(text)
             stats["documents"] += 1
             stats["bytes"] += len(text.encode("utf-8"))
-            if len(pending[split]) == _BATCH_DOCS:
+            waiting[split] += len(text)
+            if len(pending[split]) == _BATCH_DOCS or waiting[split] >= _BATCH_CHARS:
                 encode(split)
             progress.maybe_write(stats)
     for split in SPLITS:
