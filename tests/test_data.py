@@ -429,3 +429,12 @@ def test_check_tokenizer_hash(lm_data):
     check_tokenizer_hash(lm_data.tokenizer.hash, lm_data.tokenizer)
     with pytest.raises(DataError, match="differs from the checkpoint"):
         check_tokenizer_hash(ByteTokenizer().hash, lm_data.tokenizer)
+
+
+def test_a_process_that_waits_for_a_store_that_never_comes_says_so(tmp_path, monkeypatch):
+    from scaling.data.store import for_run
+
+    monkeypatch.setattr(for_run, "WAIT_SECONDS", 0.2)
+    with pytest.raises(DataError, match=r"process 1: the token store .* did not appear within "
+                                        r"0 s; process 0 builds it"):
+        for_run._wait_for(str(tmp_path / "never"), 1)

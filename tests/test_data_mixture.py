@@ -168,3 +168,37 @@ def test_train_logs_shares_and_per_source_eval_losses(sources, mix_source, tmp_p
                                                 + 0.3 * ev["eval_loss/text2"])
         assert ev["eval_loss/text1"] != ev["eval_loss/text2"]
     check_restart_cost(workdir, fresh)
+
+
+def test_a_mixture_of_prepared_stores_reads_each_row_from_its_own_store(sources, mix_source,
+                                                                          data, tmp_path):
+    a, x, _ = sources
+    stores = []
+    for i, spec in enumerate((a, x)):
+        out = tmp_path / f"store{i}"
+        assert main(["prepare", "--config", "gpt-tiny", "--data", spec, "--out", str(out),
+                     "--set", "data.tokenizer=byte", "--quiet"]) == 0
+        stores.append(f"store:{out}")
+    mixed = load_lm_data(_config(sources, f"mix:0.7*{stores[0]},0.3*{stores[1]}"),
+                         process_index=0, process_count=1)
+    # the same allocation (the mixture's seed), each row read from its own store: its source
+    # is read off its tokens (a/b vs x/y), and it is a window of that source's text stream
+    for step in (0, 7, 31):
+        want, got = data.batch(step), mixed.batch(step)
+        np.testing.assert_array_equal(_from_a(got["inputs"]), _from_a(want["inputs"]))
+        for i, row in enumerate(got["inputs"]):
+            store = mixed.sources[mixed.names[0 if _from_a(row[None])[0] else 1]]
+            stream = store._train.read(0, store._train.num_tokens)
+            windows = np.lib.stride_tricks.sliding_window_view(stream, T)
+            assert (windows == row).all(axis=1).any(), (step, i)
+
+
+def test_a_store_with_another_tokenizer_is_refused_in_a_mixture(sources, tmp_path):
+    a, x, _ = sources
+    out = tmp_path / "spm"
+    assert main(["prepare", "--config", "gpt-tiny", "--data", x, "--out", str(out),
+                 "--set", "data.vocab_size=320", "--set", "model.vocab_size=384",
+                 "--quiet"]) == 0
+    with pytest.raises(DataError, match=r"source store .* has another tokenizer"):
+        load_lm_data(_config(sources, f"mix:0.5*{a},0.5*store:{out}"), process_index=0,
+                     process_count=1)
