@@ -209,7 +209,7 @@ def test_a_stores_sentence_layout_is_each_splits_lines_tokenized_one_by_one(tmp_
     config = validate(dataclasses.replace(preset("bert-tiny"), data=dataclasses.replace(
         preset("bert-tiny").data, source=f"text:{tmp_path}/*.txt", tokenizer="byte",
         nsp=True, cache_dir=str(tmp_path / "cache"))))
-    store = open_store(config, 0, progress=False)
+    store = open_store(config, progress=False)
 
     def value(k):
         return int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big")

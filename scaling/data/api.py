@@ -37,26 +37,34 @@ def open_corpus(config, fields: tuple[str, ...] = ()) -> tuple[Corpus, Tokenizer
     return corpus, tokenizer, root
 
 
-def open_store(config, process_index: int | None = None, progress: bool = True):
-    """The token store of `config.data` (built in the cache first unless it is a store:)."""
+def open_store(config, progress: bool = True):
+    """The token store of `config.data` (built in the cache first unless it is a store:);
+    process 0 of the job builds it, the others wait for it."""
     from scaling.data.store.for_run import run_store
 
     d = config.data
-    if process_index is None:
-        process_index = _processes(None, None)[0]
-    return run_store(d, config.model.vocab_size, d.vocab_size, d.nsp, process_index, progress)
+    return run_store(d, config.model.vocab_size, d.vocab_size, d.nsp, _builder_index(),
+                     progress)
 
 
-def data_tokenizer(config) -> Tokenizer:
+def _builder_index() -> int:
+    """This process's index in the job (not its data share: with pipeline stages several
+    processes read the same rows, and one of them must build)."""
+    import jax
+
+    return jax.process_index()
+
+
+def data_tokenizer(config, progress: bool = True) -> Tokenizer:
     """The tokenizer `config.data` gives: its store's for pretraining sources, else the
     parallel corpus's."""
     from scaling.data.sources import PRETRAINING_KINDS
 
     kind = config.data.spec.kind
     if kind == "mix":
-        return open_store(_first_part(config)).tokenizer
+        return open_store(_first_part(config), progress).tokenizer
     if kind == "store" or kind in PRETRAINING_KINDS:
-        return open_store(config).tokenizer
+        return open_store(config, progress).tokenizer
     return open_corpus(config)[1]
 
 
@@ -68,26 +76,27 @@ def _first_part(config):
 
 
 def load_lm_data(config, *, process_index: int | None = None,
-                 process_count: int | None = None) -> LMData:
+                 process_count: int | None = None, progress: bool = True) -> LMData:
     """Packed causal-LM data for `config` (a scaling.config.Config); this process's shard.
 
     Builds, once, whatever the cache lacks (the token store and its tokenizer).
-    process_index/process_count default to jax.process_index()/jax.process_count().
+    process_index/process_count default to jax.process_index()/jax.process_count();
+    `progress`: print the store build's progress lines.
     """
-    return _packed(LMData, config, process_index, process_count)
+    return _packed(LMData, config, process_index, process_count, progress)
 
 
 def load_mlm_data(config, *, process_index: int | None = None,
-                  process_count: int | None = None) -> MLMData | NSPData:
+                  process_count: int | None = None, progress: bool = True) -> MLMData | NSPData:
     """Masked BERT data for `config`; same interface. With data.nsp: sentence pairs with
     next-sentence labels (scaling/data/batches/nsp.py); without: packed documents (mlm.py)."""
     if not config.data.nsp:
-        return _packed(MLMData, config, process_index, process_count)
+        return _packed(MLMData, config, process_index, process_count, progress)
     if config.data.spec.kind == "mix":
         raise DataError(f"--data {config.data.source!r}: next-sentence pairs read one source; "
                         f"give one, or set data.nsp=false for packed documents")
     index, count = _processes(process_index, process_count)
-    store = open_store(config, index)
+    store = open_store(config, progress)
     return NSPData(train=store.train.sentence_stream(),
                    validation=store.validation.sentence_stream(), seq_len=config.seq_len,
                    **_common(config, store.key, store.tokenizer, index, count))
@@ -101,21 +110,23 @@ def _processes(process_index, process_count) -> tuple[int, int]:
     return process_index, process_count
 
 
-def _packed(cls, config, process_index, process_count):
+def _packed(cls, config, process_index, process_count, progress):
     index, count = _processes(process_index, process_count)
     if config.data.spec.kind == "mix":
         from scaling.data.mixture import load_mixture
 
-        return load_mixture(cls, config, index, count)
-    store = open_store(config, index)
+        return load_mixture(cls, config, index, count, _builder_index(), progress)
+    store = open_store(config, progress)
     return cls(train=store.train, validation=store.validation, seq_len=config.seq_len,
                **_common(config, store.key, store.tokenizer, index, count))
 
 
 def load_seq2seq_data(config, *, process_index: int | None = None,
-                      process_count: int | None = None) -> Seq2SeqData:
-    """Encoder-decoder batches over (source, target) records (see scaling/data/batches/seq2seq.py);
-    the tokenizer, if trained, is one vocabulary shared by both sides."""
+                      process_count: int | None = None, progress: bool = True) -> Seq2SeqData:
+    """Encoder-decoder batches over (source, target) records (see
+    scaling/data/batches/seq2seq.py); the tokenizer, if trained, is one vocabulary shared by
+    both sides. (`progress` is unused: parallel corpora are small.)"""
+    del progress
     fields = seq2seq_fields_of(config)
     corpus, tokenizer, _ = open_corpus(config, fields)
     index, count = _processes(process_index, process_count)

@@ -149,7 +149,8 @@ class MixtureData(BatchData):
         return {**super().state_tag(), "seq_len": self.seq_len}
 
 
-def load_mixture(cls, config, process_index: int, process_count: int) -> MixtureData:
+def load_mixture(cls, config, process_index: int, process_count: int, builder_index: int,
+                 progress: bool = True) -> MixtureData:
     """The mixture of `config.data.spec` (kind "mix"), each source a `cls` (LMData/MLMData)
     pipeline over its own token store, all with one tokenizer (see the module docstring)."""
     from scaling.data.store.for_run import run_store
@@ -164,7 +165,8 @@ def load_mixture(cls, config, process_index: int, process_count: int) -> Mixture
             shared = {"sentencepiece": storage.join(stores[0].path, "tokenizer", SP_FILE),
                       "hf": "hf:" + storage.join(stores[0].path, "tokenizer")}
             data = dataclasses.replace(data, tokenizer=shared.get(tokenizer.kind, "byte"))
-        store = run_store(data, config.model.vocab_size, d.vocab_size, False, process_index)
+        store = run_store(data, config.model.vocab_size, d.vocab_size, False, builder_index,
+                          progress)
         if tokenizer is not None and store.tokenizer.hash != tokenizer.hash:
             raise DataError(f"--data {d.source!r}: source {name} ({part}) has another "
                             f"tokenizer than the first source; a mixture needs one tokenizer "

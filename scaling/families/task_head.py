@@ -30,14 +30,14 @@ def num_outputs(config) -> int:
 
 
 def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
-                   process_count=None):
+                   process_count=None, progress: bool = True):
     """FinetuneData of config.finetune.task with the backbone's tokenizer (rebuilt from the
     run's data settings, so its hash is the backbone's)."""
     from scaling.data.api import _common, _processes, data_tokenizer
     from scaling.data.batches import task_rows as encode
     from scaling.data.sources.task_files import load_task
 
-    tokenizer = data_tokenizer(config)
+    tokenizer = data_tokenizer(config, progress)
     encode.check_specials(tokenizer, ("cls", "sep") if row_fn_name == "bert_row"
                           else ("bos", "sep", "cls"))
     task = load_task(config.finetune, config.data)

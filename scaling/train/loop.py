@@ -68,7 +68,7 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
 
 def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None,
                   profile=None, events=None) -> dict:
-    run = Run(config, workdir, init_from=init_from)
+    run = Run(config, workdir, init_from=init_from, progress=progress)
     start = int(run.state.step)
     if run.lead:
         _truncate_metrics(workdir, start)

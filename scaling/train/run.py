@@ -94,8 +94,10 @@ class Run:
     has `auto` dtype and attention fixed for the mesh's platform and is what is compiled.
     """
 
-    def __init__(self, config: Config, workdir: str, *, init_from: str | None = None):
+    def __init__(self, config: Config, workdir: str, *, init_from: str | None = None,
+                 progress: bool = True):
         self.config = validate(config)
+        self.progress = progress  # progress lines while data is built
         self.family, self.objective = family_of(config.model), objective_of(config)
         self.workdir, self.lead = workdir, jax.process_index() == 0
         self.extra_summary: dict = {}  # hooks add to summary.json (fine-tuning: best step)
@@ -122,7 +124,7 @@ class Run:
     def _load_data(self) -> None:
         index, count = sharding.batch_share(self.mesh)  # processes on other stages: same rows
         self.data = self.objective.load_data(self.config, process_index=index,
-                                             process_count=count)
+                                             process_count=count, progress=self.progress)
         if self.data.tokenizer.vocab_size > self.config.model.vocab_size:
             raise UserError(
                 f"tokenizer has {self.data.tokenizer.vocab_size} tokens but "

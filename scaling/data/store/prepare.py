@@ -133,7 +133,7 @@ def build(plan: Plan, store: str, *, workers: int | None = None, runner: str = "
     tok = tokenizer_ref.saved(store)
     if plan.tokenizer is not None and tok is None:
         tokenizer_ref.save(store, plan.tokenizer)
-        tok = plan.tokenizer
+        tok = tokenizer_ref.saved(store)  # workers read the store's copy (a cluster sees it)
     ref = tokenizer_ref.ref_of(tok) if tok is not None else None
     settings = Settings(store, plan.text_field, plan.tfds_data_dir, plan.sentences, plan.dtype)
     workers = workers or max(1, min(sources.cpu_count(), len(todo)))
@@ -189,15 +189,18 @@ def _claim(store: str, parts: str, plan: Plan) -> None:
 
 
 def _finished(parts: str, groups: list[Group]) -> dict[int, dict]:
-    """Statistics of the groups whose marker exists (their shard files are complete)."""
+    """Statistics of the groups whose marker exists (their shard files are complete); one
+    listing of .parts/, then a read per marker."""
+    names = set(storage.listdir(parts))
     out = {}
     for g in groups:
-        p = storage.path(storage.join(parts, f"{g.index:05d}.json"))
-        if p.is_file():
-            try:
-                out[g.index] = json.loads(p.read_text())
-            except (ValueError, OSError):
-                continue  # a marker is written atomically; an unreadable one is redone
+        name = f"{g.index:05d}.json"
+        if name not in names:
+            continue
+        try:
+            out[g.index] = json.loads(storage.read_text(storage.join(parts, name)))
+        except (ValueError, OSError):
+            continue  # a marker is written atomically; an unreadable one is redone
     return out
 
 
@@ -315,7 +318,7 @@ class _Progress:
 
     def _report(self, final: bool):
         parts = storage.join(self.store, layout.PARTS)
-        finished = len(_finished(parts, self.plan.groups))
+        finished = sum(n[:5].isdigit() for n in storage.listdir(parts))
         docs = text = 0
         for name in storage.listdir(storage.join(parts, "progress")):
             try:
