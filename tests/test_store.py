@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -407,6 +408,36 @@ def test_a_gcs_store_reads_like_a_local_one(tmp_path, corpus, byte_store, cache,
     bucket = tmp_path / "gcs" / "scaling-test" / "store"
     assert not (bucket / ".parts").exists()
     assert_same_tree(bucket, byte_store)
+
+
+def test_sources_in_a_bucket_build_the_store_their_local_copies_build(tmp_path, corpus,
+                                                                       source_files, capsys):
+    """Text files, parquet row groups and .jsonl.gz read through gs:// give byte-identical
+    shards to the same files on disk; a recursive glob there is one line."""
+    bucket = tmp_path / "gcs" / "scaling-test"
+    shutil.copytree(corpus, bucket / "corpus")
+    for name in ("parquet", "docs.jsonl.gz"):
+        path = source_files[name][0]
+        shutil.copytree(path.parent, bucket / name)
+    with fake_gcs(tmp_path / "gcs"):
+        run_prepare(capsys, tmp_path / "text", "text:gs://scaling-test/corpus/*.txt")
+        run_prepare(capsys, tmp_path / "text-local", f"text:{corpus}/*.txt")
+        rc = main(prepare(tmp_path / "x", "text:gs://scaling-test/corpus/**/*.txt"))
+        one_error_line(capsys, rc, "recursive `**` glob is not supported on object storage")
+        for name, kind in (("parquet", "parquet"), ("docs.jsonl.gz", "jsonl")):
+            local = source_files[name][0]
+            run_prepare(capsys, tmp_path / f"local-{name}", f"{kind}:{local}")
+            run_prepare(capsys, tmp_path / f"remote-{name}",
+                        f"{kind}:gs://scaling-test/{name}/{local.name}")
+    assert _shards(tmp_path / "text") == _shards(tmp_path / "text-local")
+    for name in ("parquet", "docs.jsonl.gz"):
+        assert _shards(tmp_path / f"remote-{name}") == _shards(tmp_path / f"local-{name}")
+
+
+def _shards(store: Path) -> dict[str, bytes]:
+    """The token shards and the tokenizer (the manifest names the source, so it differs)."""
+    return {k: v for k, v in _files(store).items() if k.endswith(".npy")
+            or k.startswith("tokenizer/")}
 
 
 # ---------------------------------------------------------------------------------------------

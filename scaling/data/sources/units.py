@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling.data.sources.files import glob_files
+from scaling import storage
+from scaling.data.sources.files import file_stat, glob_files, open_binary
 from scaling.errors import DataError
 
 SINGLE_FILE_PARTS = 100
@@ -74,13 +75,14 @@ def list_units(data) -> list[Unit]:
         return [u for path, rel in files for u in _parquet_units(path, rel)]
     if kind == "text" and len(files) == 1:
         path, rel = files[0]
-        size = path.stat().st_size
+        size = file_stat(path)[0]
         edges = [size * i // SINGLE_FILE_PARTS for i in range(SINGLE_FILE_PARTS + 1)]
         return [Unit("text-part", str(path), f"{rel}#{i:03d}", edges[i + 1] - edges[i],
-                     edges[i], edges[i + 1], stamp=_stamp(path))
+                     edges[i], edges[i + 1], stamp=file_stat(path)[1])
                 for i in range(SINGLE_FILE_PARTS)]
     unit_kind = "embedded" if kind == "embedded" else kind
-    return [Unit(unit_kind, str(p), rel, p.stat().st_size, stamp=_stamp(p)) for p, rel in files]
+    return [Unit(unit_kind, str(p), rel, *file_stat(p)[:1], stamp=file_stat(p)[1])
+            for p, rel in files]
 
 
 def fingerprint(units: list[Unit], text_field: str) -> str:
@@ -97,9 +99,9 @@ def fingerprint(units: list[Unit], text_field: str) -> str:
 def read_unit(unit: Unit, text_field: str, tfds_data_dir: str = "") -> Iterator[tuple[str, str]]:
     """(key, text) of each non-empty document of `unit`, in order."""
     if unit.kind in ("embedded", "text"):
-        yield unit.name, _utf8(_read_bytes(Path(unit.path)), unit.path, 0)
+        yield unit.name, _utf8(_read_bytes(unit.path), unit.path, 0)
     elif unit.kind == "text-part":
-        text = _utf8(_byte_range(Path(unit.path), unit.start, unit.stop), unit.path, unit.start)
+        text = _utf8(_byte_range(unit.path, unit.start, unit.stop), unit.path, unit.start)
         if text.strip():
             yield unit.name, text
     elif unit.kind == "jsonl":
@@ -112,14 +114,10 @@ def read_unit(unit: Unit, text_field: str, tfds_data_dir: str = "") -> Iterator[
         raise ValueError(f"unknown unit kind {unit.kind!r}")
 
 
-def _stamp(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: str) -> bytes:
     try:
-        return path.read_bytes()
+        with open_binary(path) as f:
+            return f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
 
@@ -132,11 +130,11 @@ def _utf8(data: bytes, path: str, offset: int) -> str:
                         f"convert it to UTF-8 or leave it out of the glob") from None
 
 
-def _byte_range(path: Path, start: int, stop: int) -> bytes:
+def _byte_range(path: str, start: int, stop: int) -> bytes:
     """The lines whose first byte lies in [start, stop): a line belongs to the part where
     it begins, so consecutive parts tile the file exactly."""
     try:
-        with open(path, "rb") as f:
+        with open_binary(path) as f:
             if start > 0:
                 f.seek(start - 1)
                 if f.read(1) != b"\n":
@@ -158,7 +156,7 @@ def _byte_range(path: Path, start: int, stop: int) -> bytes:
 
 def _open_lines(path: str):
     """A binary stream of the decompressed file (by suffix: .gz, .zst)."""
-    raw = open(path, "rb")  # noqa: SIM115 (closed by the caller's `with`)
+    raw = open_binary(path)
     if path.endswith(".gz"):
         import gzip
 
@@ -222,7 +220,7 @@ def _parquet_file(path: str):
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(open_binary(path) if storage.is_remote(path) else path)
     except Exception as e:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
         raise DataError(f"{path}: not a readable parquet file ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:100] if str(e) else ''}); re-download it or "
@@ -235,7 +233,7 @@ def _parquet_units(path: Path, rel: str) -> list[Unit]:
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         units.append(Unit("parquet", str(path), rel, max(group.total_byte_size, 1), g,
-                          rows_before, stamp=_stamp(path)))
+                          rows_before, stamp=file_stat(path)[1]))
         rows_before += group.num_rows
     return units
 
