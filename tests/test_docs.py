@@ -39,9 +39,7 @@ def _entries(lines: list[str]) -> dict[str, str]:
 
 
 def _modules() -> list[Path]:
-    return sorted(
-        p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"
-    )
+    return sorted(p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
 
 
 def test_layout_names_every_module():
@@ -50,7 +48,8 @@ def test_layout_names_every_module():
     missing = []
     for rel in _modules():
         if len(rel.parts) == 1:  # its own entry, or named beside a related one
-            if rel.name not in entries and not re.search(rf"\b{re.escape(rel.name)}", "\n".join(lines)):
+            named = re.search(rf"\b{re.escape(rel.name)}", "\n".join(lines))
+            if rel.name not in entries and not named:
                 missing.append(str(rel))
             continue
         top = rel.parts[0] + "/"
@@ -78,7 +77,8 @@ def test_layout_names_nothing_that_does_not_exist():
             files = {p.name for p in pkg.rglob("*.py")} | {
                 p.name + "/" for p in pkg.rglob("*") if p.is_dir()
             }
-            for token in re.findall(r"(?<![\w/])(\w+\.py|\w+/)(?=[\s(),;]|$)", text.split(None, 1)[1]):
+            described = text.split(None, 1)[1]
+            for token in re.findall(r"(?<![\w/])(\w+\.py|\w+/)(?=[\s(),;]|$)", described):
                 if token not in files:
                     stale.append(f"{name}{token}")
     assert not stale, "docs/design.md's layout names what does not exist: " + ", ".join(stale)
