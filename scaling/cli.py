@@ -32,8 +32,11 @@ def _load_config(args):
     from scaling.presets import get_preset
 
     config = apply_overrides(get_preset(args.config), args.set)  # no JAX imported yet
-    if getattr(args, "data", None):
-        config = apply_overrides(config, [f"data.source={args.data}"])
+    if getattr(args, "data", None):  # --data sets the field; validate parses it once
+        import dataclasses
+
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, source=args.data))
     from scaling.validate import validate  # the choice tables live in the model modules
 
     return validate(_absolute_paths(config))
@@ -44,17 +47,13 @@ def _absolute_paths(config):
     means the same from anywhere (a resume or `generate` started elsewhere)."""
     import dataclasses
 
-    d = config.data
-    kind, sep, arg = d.source.partition(":")
-    source = d.source
-    if sep and kind in ("text", "jsonl", "tsv", "parquet", "store") and arg:
-        from scaling import storage
+    from scaling import storage
+    from scaling.data.spec import absolute_source
 
-        source = f"{kind}:{storage.absolute(arg)}"
+    d = config.data
+    source = absolute_source(d.source, storage.absolute)  # mix: parts included
 
     def path(p):  # a URI (gs://...) is kept as it is
-        from scaling import storage
-
         return storage.absolute(p) if p else p
 
     tokenizer = d.tokenizer if d.tokenizer in ("sentencepiece", "byte") else path(d.tokenizer)
@@ -301,10 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, help="run directory (default runs/PRESET)")
     p.add_argument("--data", default=None, help="data spec: embedded, tfds:NAME, text:GLOB, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--init_from", default=None, metavar="DIR",
+    p.add_argument("--init_from", "--init-from", default=None, metavar="DIR",
                    help="start a new run from another run directory's latest parameters "
                         "(fresh optimizer, step 0); ignored when --workdir has checkpoints")
-    p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
+    p.add_argument("--stop_at", "--stop-at", type=int, default=None, metavar="STEP",
                    help="save and exit after STEP steps (the schedule still spans "
                         "train.steps); rerun to continue")
     p.add_argument("--profile", default=None, metavar="START:STOP",
@@ -333,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained run on a labelled task "
                                         "(BERT heads, GPT-1 with the auxiliary LM loss)")
-    p.add_argument("--init_from", required=True, metavar="RUN",
+    p.add_argument("--init_from", "--init-from", required=True, metavar="RUN",
                    help="the pretrained run directory (bert or gpt family)")
     p.add_argument("--task", required=True, metavar="SPEC",
                    help="DIR with train/validation[/test].{jsonl,csv,tsv}, or tfds:glue/CONFIG")
@@ -344,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set finetune.lm_weight=0 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--stop_at", type=int, default=None, metavar="STEP",
+    p.add_argument("--stop_at", "--stop-at", type=int, default=None, metavar="STEP",
                    help="save and exit after STEP steps; rerun to continue")
     p.add_argument("--scratch", action="store_true",
                    help="baseline: the same model and task, its backbone initialized fresh "

@@ -104,3 +104,15 @@ def test_console_script_bad_preset_exit_code():
 def test_laws_commands_bad_input_exit_2(args, needle, capsys):
     code, _, err = run_cli(args, capsys)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_hyphenated_aliases_keep_the_underscored_spellings():
+    from scaling.cli import build_parser
+
+    parse = build_parser().parse_args
+    for flag, value in (("--init_from", "a"), ("--init-from", "a")):
+        args = parse(["finetune", flag, value, "--task", "t", "--workdir", "w"])
+        assert args.init_from == "a"
+    for spelling in ("--stop_at", "--stop-at"):
+        args = parse(["train", "--config", "gpt-tiny", spelling, "3", "--init-from", "r"])
+        assert (args.stop_at, args.init_from) == (3, "r")

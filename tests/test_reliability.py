@@ -321,6 +321,26 @@ def test_relative_paths_are_stored_absolute(data, tmp_path, monkeypatch):
     assert np.isfinite(losses(workdir)[1])
 
 
+def test_relative_paths_inside_a_mixture_are_stored_absolute(data, tmp_path, monkeypatch):
+    """A relative path inside `mix:` is made absolute in config.json (weights as given), so
+    a command started from another directory reads the same files."""
+    corpus = [s for s in data if s.startswith("data.source=")][0].split(":", 1)[1]
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(corpus)))
+    rel = os.path.relpath(corpus)
+    workdir = tmp_path / "run"
+    source = f"mix:0.7*text:{rel}, 0.3*text:{rel}"
+    assert main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+                 "--data", source, *sets(TINY + ["train.steps=2", "train.eval_every=2"])]) == 0
+    saved = json.loads((workdir / "config.json").read_text())["data"]["source"]
+    assert saved == f"mix:0.7*text:{os.path.abspath(rel)},0.3*text:{os.path.abspath(rel)}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the relative glob matches nothing here
+    assert main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
+                 "--data", saved, *sets(TINY + ["train.steps=4", "train.eval_every=2"])]) == 0
+    assert sorted(losses(workdir)) == [1, 2, 3, 4]
+
+
 def test_a_task_file_that_is_a_directory_and_an_unwritable_run_directory(
         four_steps, tmp_path, monkeypatch, capsys):
     assert main(["eval", "--workdir", str(four_steps), "--tasks", f"jsonl:{tmp_path}"]) == 2

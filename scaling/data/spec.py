@@ -19,11 +19,13 @@ device or dataset work starts (config validation reads `config.data.spec`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scaling.errors import DataError
 
 KINDS = ("embedded", "text", "jsonl", "tfds", "tsv", "cldr", "parquet", "store")
+PATH_KINDS = ("text", "jsonl", "tsv", "parquet", "store")  # the argument is a path or glob
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,22 @@ def parse_spec(source: str) -> DataSpec:
         f"parquet:GLOB, store:STORE, tsv:GLOB, cldr:SRC-TGT, tfds:NAME[/CONFIG] or "
         f"mix:W*SPEC,W*SPEC"
     )
+
+
+def absolute_source(source: str, absolute: Callable[[str], str]) -> str:
+    """`source` with every path in it passed through `absolute` (mix: parts included, their
+    weights written as given), so that config.json means the same from any directory.
+    Validates `source` first (DataError when it is not a spec)."""
+    spec = parse_spec(source)
+    if spec.kind != "mix":
+        return f"{spec.kind}:{absolute(spec.arg)}" if spec.kind in PATH_KINDS else source
+    items = []
+    for item in source[len("mix:"):].split(","):
+        item = item.strip()
+        weight, part = _weighted(source, item)
+        prefix = item[: len(item) - len(part)]  # "0.7*", or "" for a bare spec
+        items.append(prefix + absolute_source(part, absolute))
+    return "mix:" + ",".join(items)
 
 
 def _parse_mix(source: str) -> DataSpec:
