@@ -96,3 +96,16 @@ def test_the_walker_sees_a_cycle_through_a_lazy_import(tmp_path):
     assert "scaling.config" in _imports("scaling.validate")
     # a lazy import inside a function body counts (scaling/cli.py imports everything lazily)
     assert "scaling.train.loop" in _imports("scaling.cli")
+
+
+def test_every_module_imports():
+    """Every module imports (the fast tier, `pytest -m "not slow"`, touches all of them)."""
+    import importlib
+
+    failed = []
+    for name in sorted(MODULES):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            failed.append(f"{name}: {e}")
+    assert not failed, "\n".join(failed)
