@@ -18,7 +18,8 @@ MAX_HOST_DEVICES = 1024
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("scaling").strip()  # main() prints "scaling: error:"
+        raise UserError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -485,6 +486,9 @@ def _add_laws_commands(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scaling` console script."""
+    from scaling.jax_platforms import choose
+
+    choose()  # before JAX initializes: no plugin for absent hardware (it prints errors)
     try:
         args = build_parser().parse_args(argv)
         _host_devices(args.host_devices)
