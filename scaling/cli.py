@@ -208,6 +208,9 @@ def cmd_generate(args) -> int:
         raise UserError(f"--top-p {args.top_p}: expected a mass in (0, 1]")
     if (args.prompt is None) == (args.prompts is None):
         raise UserError("give exactly one of --prompt TEXT and --prompts FILE")
+    from scaling.eval.encoding import parse_escapes
+
+    args.stop = [parse_escapes(s) for s in args.stop]  # --stop "\n": a newline
     if args.prompts is not None:
         from scaling.eval.generate import generate_file
 
@@ -406,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0,
                    help="nucleus sampling: the smallest set of tokens with this mass; 1 = all")
     p.add_argument("--stop", action="append", default=[],
-                   help="cut the text at this string (repeatable)")
+                   help="cut the text at this string; backslash escapes such as \\n are "
+                        "read (repeatable)")
     p.add_argument("--batch", type=int, default=8, help="--prompts: prompts decoded together")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate")
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")

@@ -91,6 +91,10 @@ class DataConfig:
     target_field: str = ""  # seq2seq target field; "" = inferred
     label_field: str = "label"  # classification label field
     nsp: bool = False  # masked_lm: sentence pairs + next-sentence labels (BERT §3.1)
+    # Sequences start with the tokenizer's bos: true for runs trained here (every document
+    # starts with it); `convert --from-hf` records what the model's own tokenizer does
+    # (GPT-2: false, BERT: true, its [CLS]). Generation and scoring follow it.
+    bos_prefix: bool = True
 
     @functools.cached_property
     def spec(self):

@@ -236,13 +236,15 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     assert tok.encode(TEXT) == hf_tok(TEXT, add_special_tokens=False)["input_ids"]
     bos = hf_tok.bos_token_id
     assert tok.bos_id == tok.eos_id == bos
+    assert config.data.bos_prefix is False  # GPT-2's tokenizer adds no bos: nor do we
 
-    # scaling generate --temperature 0 == HF greedy generate, through the CLI and the text
+    # scaling generate --temperature 0 == HF greedy generate of the prompt as HF's tokenizer
+    # encodes it (no bos added), through the CLI and the text
     prompt = "The quick"
     assert main(["generate", "--workdir", run, "--prompt", prompt, "--max-new-tokens", "8",
                  "--temperature", "0"]) == 0
     printed = capsys.readouterr().out.rstrip("\n")
-    ids = [bos, *hf_tok(prompt, add_special_tokens=False)["input_ids"]]
+    ids = hf_tok(prompt)["input_ids"]
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids),
                              dtype=torch.long), max_new_tokens=8, do_sample=False,
@@ -259,10 +261,10 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     task.write_text("".join(json.dumps(e) + "\n" for e in examples))
     rows, want = [], []
     for ex in examples:
-        ctx = [bos, *hf_tok(ex["context"], add_special_tokens=False)["input_ids"]]
+        ctx = hf_tok(ex["context"])["input_ids"]
         for choice in ex["choices"]:
             c = hf_tok(choice, add_special_tokens=False)["input_ids"]
-            rows.append(pack_choice([bos, *tok.encode(ex["context"])], tok.encode(choice),
+            rows.append(pack_choice(tok.encode(ex["context"]), tok.encode(choice),
                                     config.model.max_len))
             with torch.no_grad():
                 logp = torch.log_softmax(model(torch.tensor([ctx + c])).logits[0], -1)

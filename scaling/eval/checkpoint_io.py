@@ -77,6 +77,7 @@ def run_tokenizer(config: Config, meta: dict, fields: tuple[str, ...] = ()):
     corpus, tokenizer, _ = open_corpus(config, fields)
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
+    tokenizer.add_bos = config.data.bos_prefix  # the run's convention (eval/encoding.py)
     return corpus, tokenizer
 
 
@@ -89,4 +90,5 @@ def kept_tokenizer(workdir: str, config: Config, meta: dict):
     tokenizer = kept(workdir, config)
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
+    tokenizer.add_bos = config.data.bos_prefix  # the run's convention (eval/encoding.py)
     return tokenizer

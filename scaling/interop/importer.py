@@ -96,7 +96,10 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
     arch = find_architecture(hf, hf_dir)
     tokenizer = HFTokenizer(hf_dir) if has_hf_tokenizer(hf_dir) else None
     spec = "hf:" + os.path.join(workdir, HF_DIR) if tokenizer else "byte"
-    config = run_config(arch, hf, preset, overrides, spec)
+    # the model's convention: what its tokenizer puts first (eval/encoding.py)
+    bos = tokenizer.adds_bos() if tokenizer else arch.model_type == "bert"
+    config = run_config(arch, hf, preset, [f"data.bos_prefix={str(bos).lower()}", *overrides],
+                        spec)
     if tokenizer is None:
         from scaling.data.tokenizers import ByteTokenizer
 
