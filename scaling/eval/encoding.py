@@ -42,7 +42,7 @@ def encode_pair(tok, context: str, continuation: str) -> tuple[tuple, tuple]:
         context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
     whole = (*start_ids(tok), *tok.encode(context + continuation))
     ctx = (*start_ids(tok), *tok.encode(context))
-    return ctx, whole[len(ctx):]
+    return ctx, whole[len(ctx) :]
 
 
 def parse_escapes(text: str, flag: str = "--stop") -> str:
@@ -53,5 +53,7 @@ def parse_escapes(text: str, flag: str = "--stop") -> str:
     try:
         return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
     except UnicodeDecodeError as e:
-        raise UserError(f"{flag} {text!r}: a bad backslash escape ({e.reason}); write a "
-                        f"backslash itself as \\\\") from None
+        raise UserError(
+            f"{flag} {text!r}: a bad backslash escape ({e.reason}); write a "
+            f"backslash itself as \\\\"
+        ) from None

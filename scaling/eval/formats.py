@@ -40,8 +40,8 @@ def prompts_for(task: Task, shots: int, seed: int, tokenizer, max_len: int) -> l
     out = []
     for ex in task.examples:
         need = _reserve(task, ex, enc) if task.spec.kind != "rolling" else 0
-        out.append(build_prompt(task, ex, shots, rng,
-                                lambda text, need=need: len(encode_prompt(tokenizer, text)) + need <= max_len))
+        fits = lambda text, need=need: len(encode_prompt(tokenizer, text)) + need <= max_len  # noqa: E731
+        out.append(build_prompt(task, ex, shots, rng, fits))
     return out
 
 

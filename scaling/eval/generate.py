@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaling.config import Config
-from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.errors import UserError
+from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.families import family_of
 from scaling.models.decoding import generate, init_cache, sample  # noqa: F401
 from scaling.platform import resolve
