@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-from test_convert import TEXT, _randomize, _train_tokenizer  # noqa: E402
+from test_convert import _randomize, _train_tokenizer  # noqa: E402
 
 from scaling.cli import main  # noqa: E402
 
@@ -32,9 +32,20 @@ EXAMPLES = [
 def gpt2(tmp_path_factory):
     """(HF model directory with its tokenizer, the converted run directory)."""
     root = tmp_path_factory.mktemp("peer")
-    model = _randomize(transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=V, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=0,
-        eos_token_id=0, attn_implementation="eager")))
+    model = _randomize(
+        transformers.GPT2LMHeadModel(
+            transformers.GPT2Config(
+                vocab_size=V,
+                n_positions=32,
+                n_embd=32,
+                n_layer=2,
+                n_head=4,
+                bos_token_id=0,
+                eos_token_id=0,
+                attn_implementation="eager",
+            )
+        )
+    )
     directory, run = str(root / "gpt2"), str(root / "run")
     model.save_pretrained(directory)
     _train_tokenizer(directory)
@@ -48,15 +59,30 @@ def test_greedy_generate_equals_transformers_without_bos(gpt2, capsys):
     directory, run, model = gpt2
     tok = transformers.AutoTokenizer.from_pretrained(directory)
     for prompt in ("The quick", "def f(x):\n", "Café"):
-        assert main(["generate", "--workdir", run, "--prompt", prompt, "--max-new-tokens", "6",
-                     "--temperature", "0"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--workdir",
+                    run,
+                    "--prompt",
+                    prompt,
+                    "--max-new-tokens",
+                    "6",
+                    "--temperature",
+                    "0",
+                ]
+            )
+            == 0
+        )
         printed = capsys.readouterr().out.removesuffix("\n")
         ids = tok(prompt, return_tensors="pt")
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=6, do_sample=False,
-                                 pad_token_id=tok.eos_token_id)[0, ids["input_ids"].shape[1]:]
+            out = model.generate(
+                **ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.eos_token_id
+            )[0, ids["input_ids"].shape[1] :]
         new = out.tolist()
-        new = new[:new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
+        new = new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
         assert printed == prompt + tok.decode(new, skip_special_tokens=True), prompt
 
 
@@ -64,7 +90,8 @@ def _task_dir(root) -> str:
     data = root / "mc.jsonl"
     data.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES), encoding="utf-8")
     (root / "tasks").mkdir()
-    (root / "tasks" / "peer_mc.yaml").write_text(f"""task: peer_mc
+    (root / "tasks" / "peer_mc.yaml").write_text(
+        f"""task: peer_mc
 dataset_path: json
 dataset_kwargs:
   data_files:
@@ -78,7 +105,9 @@ target_delimiter: ""
 metric_list:
   - metric: acc
   - metric: acc_norm
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return str(root / "tasks")
 
 
@@ -96,13 +125,33 @@ def test_harness_equals_lm_evals_own_hf_model(gpt2, tmp_path, monkeypatch, capsy
 
     directory, run, _ = gpt2
     tasks = _task_dir(tmp_path)
-    peer = HFLM(pretrained=directory, tokenizer=directory, batch_size=1, device="cpu",
-                dtype="float32")
-    theirs = simple_evaluate(model=peer, tasks=["peer_mc"], num_fewshot=0, log_samples=True,
-                             task_manager=TaskManager(include_path=tasks))
+    peer = HFLM(
+        pretrained=directory, tokenizer=directory, batch_size=1, device="cpu", dtype="float32"
+    )
+    theirs = simple_evaluate(
+        model=peer,
+        tasks=["peer_mc"],
+        num_fewshot=0,
+        log_samples=True,
+        task_manager=TaskManager(include_path=tasks),
+    )
     out = tmp_path / "ours.json"
-    assert main(["eval", "--workdir", run, "--harness", "peer_mc", "--harness-include", tasks,
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--workdir",
+                run,
+                "--harness",
+                "peer_mc",
+                "--harness-include",
+                tasks,
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     ours = json.loads(out.read_text())
     for metric in ("acc,none", "acc_norm,none"):
