@@ -31,6 +31,9 @@ def load_run(workdir: str, one_device: bool = False) -> tuple[Config, dict, dict
 
     config = read_config(workdir)
     family = family_of(config.model)
+    from scaling.interop.task_export import refuse_finetuned
+
+    refuse_finetuned(config, workdir, "generation")
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "
                         f"decoder; generation and scoring need a family that has one (gpt)")

@@ -108,8 +108,10 @@ def open_run(workdir: str):
         restore_sharded,
     )
     from scaling.eval.scoring import Scorer
+    from scaling.interop.task_export import refuse_finetuned
 
     config = read_config(workdir)
+    refuse_finetuned(config, workdir, "language-model evaluation (few-shot and lm-eval tasks)")
     if family_of(config.model).decoder is None:
         raise UserError(f"{workdir} is not a causal decoder run (gpt family); few-shot "
                         f"evaluation needs one")

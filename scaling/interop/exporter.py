@@ -62,13 +62,19 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
     params, step = _restore(workdir, config, step)
     from scaling.interop.hf_tokenizer import write_hf_tokenizer
     from scaling.interop.stream import Ours, write_safetensors
+    from scaling.interop.task_export import is_finetuned, task_export
 
     tmp = f"{out_dir}.tmp-{os.getpid()}"
     try:
         os.makedirs(tmp)
-        files = write_safetensors(arch.export(config.model), Ours(params), tmp)
+        tensors, extra, name, note = arch.export(config.model), {}, arch.name, None
+        if is_finetuned(config):  # {"backbone", "head"}: the task head's HF class, if any
+            tensors, extra, name, note = task_export(config, arch, params)
+            params = params["backbone"]
+        files = write_safetensors(tensors, Ours(params), tmp)
         ids = _token_ids(tokenizer)
-        _write_json(os.path.join(tmp, "config.json"), arch.hf_config(config.model, ids))
+        hf_config = {**arch.hf_config(config.model, ids), **extra}
+        _write_json(os.path.join(tmp, "config.json"), hf_config)
         _write_json(os.path.join(tmp, "generation_config.json"), ids)
         write_hf_tokenizer(tokenizer, tmp, config.data.bos_prefix)
         if os.path.isdir(out_dir):
@@ -77,7 +83,9 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"exported step {step} of {workdir} as {arch.name} to {out_dir} "
+    if note:
+        print(f"note: {note}")
+    print(f"exported step {step} of {workdir} as {name} to {out_dir} "
           f"({', '.join(files)}; its {tokenizer.kind} tokenizer as tokenizer.json)")
     return 0
 

@@ -1,0 +1,71 @@
+"""Fine-tuned runs (`scaling finetune`) for `convert --to-hf`, `generate` and LM evaluation.
+
+A fine-tuned run's parameters are {"backbone": the pretrained model's tree, "head": the task
+head} (scaling/models/heads.py). A BERT run exports to the HF class that holds the same head
+on the pooled [CLS] state (Devlin et al. 2019 §4): BertForSequenceClassification for
+classification (K labels) and regression (one output), BertForMultipleChoice (one score per
+choice). A GPT-1-style task head on the extract token has no HF class: the backbone is
+exported alone, and one line says what was left out.
+"""
+
+from __future__ import annotations
+
+from scaling.errors import UserError
+
+BERT_CLASSES = {
+    "classification": "BertForSequenceClassification",
+    "regression": "BertForSequenceClassification",
+    "multiple_choice": "BertForMultipleChoice",
+}
+
+
+def is_finetuned(config) -> bool:
+    """Whether the run trained a task head (its objective is its family's fine-tuning one)."""
+    from scaling.families import family_of
+
+    return bool(family_of(config.model).finetune) and (
+        config.train.objective == family_of(config.model).finetune
+    )
+
+
+def refuse_finetuned(config, workdir: str, what: str) -> None:
+    """One line for commands that need the language-model head a fine-tuned run lacks."""
+    if is_finetuned(config):
+        raise UserError(
+            f"{workdir} is a fine-tuned {config.finetune.task_type or 'task'} run "
+            f"(a task head, no language-model output); {what} needs a pretrained "
+            f"or converted run: use its --init_from backbone, or `scaling eval "
+            f"--tasks finetune` for this one"
+        )
+
+
+def task_export(config, arch, params) -> tuple[dict, dict, str, str | None]:
+    """(HF tensors {name: fn(ours)} over the backbone, config.json extras, the HF class name,
+    a note of what was left out or None) of a fine-tuned run's `params`."""
+    import numpy as np
+
+    head = {k: np.asarray(v, np.float32) for k, v in params["head"].items()}  # [D, K], [K]
+    tensors = arch.export(config.model)
+    ft = config.finetune
+    if config.model.family != "bert":
+        note = (
+            f"the {ft.task_type} head ({head['kernel'].shape[1]} outputs on the extract "
+            f"token) is left out: HuggingFace has no class for GPT-1's task head; the "
+            f"export is the backbone ({arch.name})"
+        )
+        return tensors, {}, arch.name, note
+    name = BERT_CLASSES[ft.task_type]
+    tensors = {k: fn for k, fn in tensors.items() if not k.startswith("cls.")}  # MLM/NSP
+    tensors["classifier.weight"] = lambda _o: head["kernel"].T  # [K, D]
+    tensors["classifier.bias"] = lambda _o: head["bias"]  # [K]
+    K = head["kernel"].shape[1]
+    extra = {"architectures": [name]}
+    if ft.task_type != "multiple_choice":  # BertForMultipleChoice scores each choice: 1 output
+        extra["num_labels"] = K
+    if ft.task_type == "regression":
+        extra["problem_type"] = "regression"
+    elif ft.task_type == "classification":
+        extra["problem_type"] = "single_label_classification"
+        extra["id2label"] = {str(i): f"LABEL_{i}" for i in range(K)}
+        extra["label2id"] = {f"LABEL_{i}": i for i in range(K)}
+    return tensors, extra, name, None
