@@ -233,8 +233,12 @@ def _parse_value(key: str, raw: str, typ) -> object:
                 return False
             raise ValueError
         if typ is int:
+            try:
+                return int(raw.strip())  # exact, however large (a seed of 2^53 + 1)
+            except ValueError:
+                pass
             value = float(raw)  # accepts 1e3 as well as 1000
-            if not value.is_integer():
+            if not value.is_integer() or abs(value) > 2**53:  # beyond 2^53 floats skip ints
                 raise ValueError
             return int(value)
         if typ is float:
