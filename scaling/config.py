@@ -221,6 +221,14 @@ def field_types(cls) -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _is_huge_integral(raw: str) -> bool:
+    try:
+        value = float(raw)
+    except ValueError:
+        return False
+    return math.isfinite(value) and value.is_integer() and abs(value) > 2**53
+
+
 def _parse_value(key: str, raw: str, typ) -> object:
     """`raw` (command-line text) as a value of `typ`; only bool, int, float and str fields
     exist in the config, and a field of any other type is a programming error."""
@@ -248,7 +256,10 @@ def _parse_value(key: str, raw: str, typ) -> object:
         if typ is str:
             return str(raw)
     except (ValueError, OverflowError):
-        raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}") from None
+        big = typ is int and _is_huge_integral(raw)
+        hint = "; too large for exponent notation, write it in digits" if big else ""
+        raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}"
+                          f"{hint}") from None
     if typ is float:
         raise ConfigError(f"--set {key}={raw}: expected a finite number")
     raise TypeError(f"config field {key} has unsupported type {typ!r}; config fields are "
