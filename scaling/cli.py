@@ -210,6 +210,7 @@ def cmd_generate(args) -> int:
         raise UserError("give exactly one of --prompt TEXT and --prompts FILE")
     from scaling.eval.encoding import parse_escapes
 
+    _decoding_bounds(args)
     args.stop = [parse_escapes(s) for s in args.stop]  # --stop "\n": a newline
     if args.prompts is not None:
         from scaling.eval.generate import generate_file
@@ -228,13 +229,39 @@ def cmd_generate(args) -> int:
 
 def _int_list(text: str) -> list[int]:
     try:  # "max": as many demonstrations as fit (scaling.eval.prompts.MAX_SHOTS)
-        return [-1 if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
+        shots = [-1 if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--shots {text!r}: expected integers (or max) separated by "
                         f"commas") from None
+    if any(n < 0 for n, x in zip(shots, text.split(","), strict=False) if x.strip() != "max"):
+        raise UserError(f"--shots {text!r}: shot counts are >= 0 (write max for as many as "
+                        f"fit)")
+    return shots
+
+
+def _bounded(flag: str, value, low, high) -> None:
+    """One line unless low <= value <= high (a finite number); docs/reliability.md, Bounds."""
+    if not (isinstance(value, int) or math.isfinite(value)) or not low <= value <= high:
+        raise UserError(f"{flag} {value}: expected a value from {low} to {high:g}")
+
+
+def _decoding_bounds(args) -> None:
+    from scaling.bounds import MAX_BATCH, MAX_BEAM
+
+    if getattr(args, "beam", None) is not None:
+        _bounded("--beam", args.beam, 1, MAX_BEAM)
+    if getattr(args, "alpha", None) is not None:
+        _bounded("--alpha", args.alpha, 0, 10)  # GNMT's length penalty: 0.6-1 in practice
+    if getattr(args, "batch", None) is not None:
+        _bounded("--batch", args.batch, 1, MAX_BATCH)
 
 
 def cmd_eval(args) -> int:
+    _decoding_bounds(args)
+    if args.harness_include and not os.path.isdir(args.harness_include):
+        what = "is a file" if os.path.exists(args.harness_include) else "does not exist"
+        raise UserError(f"--harness-include {args.harness_include} {what}; give the directory "
+                        f"holding the task YAML files")
     if args.harness:
         from scaling.eval.lm_eval_adapter import harness_command
 
@@ -273,6 +300,7 @@ def cmd_eval(args) -> int:
 def cmd_translate(args) -> int:
     from scaling.eval.translate import translate_command
 
+    _decoding_bounds(args)
     return translate_command(args.workdir, args.input, args.beam, args.alpha,
                              args.max_extra_len, args.batch)
 
