@@ -26,6 +26,9 @@ NAME_PREFIXES = ("transformer.", "bert.", "model.")  # the base-model prefix of 
 def read_hf_config(directory: str) -> dict:
     """The directory's config.json as a dict, or a UserError saying what is missing."""
     path = os.path.join(directory, "config.json")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UserError(f"--from-hf {directory} is a file; give the model's directory (the one "
+                        f"holding config.json)")
     if not os.path.isdir(directory):
         raise UserError(f"--from-hf {directory}: no such directory")
     if not os.path.isfile(path):
