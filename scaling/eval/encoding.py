@@ -12,7 +12,8 @@ from __future__ import annotations
 
 def start_ids(tok) -> tuple[int, ...]:
     """The ids every sequence starts with: (bos,) or ()."""
-    return (tok.bos_id,) if tok.add_bos and tok.bos_id is not None else ()
+    add_bos = getattr(tok, "add_bos", True)  # a duck-typed tokenizer: this package's way
+    return (tok.bos_id,) if add_bos and tok.bos_id is not None else ()
 
 
 def prefix_token(tok) -> int:
