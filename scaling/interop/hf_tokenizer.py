@@ -150,7 +150,11 @@ def write_hf_tokenizer(tok, directory: str, bos_prefix: bool) -> None:
         tok.save_copy(directory)
         return
     backend = hf_backend(tok, bos_prefix)
-    backend.save(os.path.join(directory, "tokenizer.json"))
+    path = os.path.join(directory, "tokenizer.json")
+    try:
+        backend.save(path)
+    except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions for OS errors
+        raise UserError(f"cannot write {path}: {str(e).splitlines()[0]}") from None
     roles = _role_texts(tok, backend)
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
