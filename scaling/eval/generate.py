@@ -31,7 +31,7 @@ def load_run(workdir: str, one_device: bool = False) -> tuple[Config, dict, dict
 
     config = read_config(workdir)
     family = family_of(config.model)
-    from scaling.interop.task_export import refuse_finetuned
+    from scaling.eval.checkpoint_io import refuse_finetuned
 
     refuse_finetuned(config, workdir, "generation")
     if family.decoder is None:

@@ -105,10 +105,10 @@ def open_run(workdir: str):
         inference_mesh,
         kept_tokenizer,
         read_config,
+        refuse_finetuned,
         restore_sharded,
     )
     from scaling.eval.scoring import Scorer
-    from scaling.interop.task_export import refuse_finetuned
 
     config = read_config(workdir)
     refuse_finetuned(config, workdir, "language-model evaluation (few-shot and lm-eval tasks)")

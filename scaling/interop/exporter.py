@@ -60,9 +60,10 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
         raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
     tokenizer = _run_tokenizer(workdir, config)
     params, step = _restore(workdir, config, step)
+    from scaling.eval.checkpoint_io import is_finetuned
     from scaling.interop.hf_tokenizer import write_hf_tokenizer
     from scaling.interop.stream import Ours, write_safetensors
-    from scaling.interop.task_export import is_finetuned, task_export
+    from scaling.interop.task_export import task_export
 
     tmp = f"{out_dir}.tmp-{os.getpid()}"
     try:

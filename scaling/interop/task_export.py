@@ -1,4 +1,5 @@
-"""Fine-tuned runs (`scaling finetune`) for `convert --to-hf`, `generate` and LM evaluation.
+"""Fine-tuned runs (`scaling finetune`) for `convert --to-hf` (commands that need a
+language-model head refuse them: scaling/eval/checkpoint_io.refuse_finetuned).
 
 A fine-tuned run's parameters are {"backbone": the pretrained model's tree, "head": the task
 head} (scaling/models/heads.py). A BERT run exports to the HF class that holds the same head
@@ -10,33 +11,11 @@ exported alone, and one line says what was left out.
 
 from __future__ import annotations
 
-from scaling.errors import UserError
-
 BERT_CLASSES = {
     "classification": "BertForSequenceClassification",
     "regression": "BertForSequenceClassification",
     "multiple_choice": "BertForMultipleChoice",
 }
-
-
-def is_finetuned(config) -> bool:
-    """Whether the run trained a task head (its objective is its family's fine-tuning one)."""
-    from scaling.families import family_of
-
-    return bool(family_of(config.model).finetune) and (
-        config.train.objective == family_of(config.model).finetune
-    )
-
-
-def refuse_finetuned(config, workdir: str, what: str) -> None:
-    """One line for commands that need the language-model head a fine-tuned run lacks."""
-    if is_finetuned(config):
-        raise UserError(
-            f"{workdir} is a fine-tuned {config.finetune.task_type or 'task'} run "
-            f"(a task head, no language-model output); {what} needs a pretrained "
-            f"or converted run: use its --init_from backbone, or `scaling eval "
-            f"--tasks finetune` for this one"
-        )
 
 
 def task_export(config, arch, params) -> tuple[dict, dict, str, str | None]:
