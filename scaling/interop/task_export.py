@@ -26,7 +26,7 @@ def task_export(config, arch, params) -> tuple[dict, dict, str, str | None]:
     head = {k: np.asarray(v, np.float32) for k, v in params["head"].items()}  # [D, K], [K]
     tensors = arch.export(config.model)
     ft = config.finetune
-    if config.model.family != "bert":
+    if arch.model_type != "bert":  # HF holds a task head on BERT's pooled [CLS] only
         note = (
             f"the {ft.task_type} head ({head['kernel'].shape[1]} outputs on the extract "
             f"token) is left out: HuggingFace has no class for GPT-1's task head; the "
