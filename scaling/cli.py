@@ -18,7 +18,8 @@ MAX_HOST_DEVICES = 1024
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("scaling").strip()  # main() prints "scaling: error:"
+        raise UserError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -206,6 +207,10 @@ def cmd_generate(args) -> int:
         raise UserError(f"--top-p {args.top_p}: expected a mass in (0, 1]")
     if (args.prompt is None) == (args.prompts is None):
         raise UserError("give exactly one of --prompt TEXT and --prompts FILE")
+    from scaling.eval.encoding import parse_escapes
+
+    _decoding_bounds(args)
+    args.stop = [parse_escapes(s) for s in args.stop]  # --stop "\n": a newline
     if args.prompts is not None:
         from scaling.eval.generate import generate_file
 
@@ -223,13 +228,39 @@ def cmd_generate(args) -> int:
 
 def _int_list(text: str) -> list[int]:
     try:  # "max": as many demonstrations as fit (scaling.eval.prompts.MAX_SHOTS)
-        return [-1 if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
+        shots = [-1 if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--shots {text!r}: expected integers (or max) separated by "
                         f"commas") from None
+    if any(n < 0 for n, x in zip(shots, text.split(","), strict=False) if x.strip() != "max"):
+        raise UserError(f"--shots {text!r}: shot counts are >= 0 (write max for as many as "
+                        f"fit)")
+    return shots
+
+
+def _bounded(flag: str, value, low, high) -> None:
+    """One line unless low <= value <= high (a finite number); docs/reliability.md, Bounds."""
+    if not (isinstance(value, int) or math.isfinite(value)) or not low <= value <= high:
+        raise UserError(f"{flag} {value}: expected a value from {low} to {high:g}")
+
+
+def _decoding_bounds(args) -> None:
+    from scaling.bounds import MAX_BATCH, MAX_BEAM
+
+    if getattr(args, "beam", None) is not None:
+        _bounded("--beam", args.beam, 1, MAX_BEAM)
+    if getattr(args, "alpha", None) is not None:
+        _bounded("--alpha", args.alpha, 0, 10)  # GNMT's length penalty: 0.6-1 in practice
+    if getattr(args, "batch", None) is not None:
+        _bounded("--batch", args.batch, 1, MAX_BATCH)
 
 
 def cmd_eval(args) -> int:
+    _decoding_bounds(args)
+    if args.harness_include and not os.path.isdir(args.harness_include):
+        what = "is a file" if os.path.exists(args.harness_include) else "does not exist"
+        raise UserError(f"--harness-include {args.harness_include} {what}; give the directory "
+                        f"holding the task YAML files")
     if args.harness:
         from scaling.eval.lm_eval_adapter import harness_command
 
@@ -268,6 +299,7 @@ def cmd_eval(args) -> int:
 def cmd_translate(args) -> int:
     from scaling.eval.translate import translate_command
 
+    _decoding_bounds(args)
     return translate_command(args.workdir, args.input, args.beam, args.alpha,
                              args.max_extra_len, args.batch)
 
@@ -404,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0,
                    help="nucleus sampling: the smallest set of tokens with this mass; 1 = all")
     p.add_argument("--stop", action="append", default=[],
-                   help="cut the text at this string (repeatable)")
+                   help="cut the text at this string; backslash escapes such as \\n are "
+                        "read (repeatable)")
     p.add_argument("--batch", type=int, default=8, help="--prompts: prompts decoded together")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate")
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
@@ -484,6 +517,9 @@ def _add_laws_commands(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scaling` console script."""
+    from scaling.jax_platforms import choose
+
+    choose()  # before JAX initializes: no plugin for absent hardware (it prints errors)
     try:
         args = build_parser().parse_args(argv)
         _host_devices(args.host_devices)

@@ -91,6 +91,10 @@ class DataConfig:
     target_field: str = ""  # seq2seq target field; "" = inferred
     label_field: str = "label"  # classification label field
     nsp: bool = False  # masked_lm: sentence pairs + next-sentence labels (BERT §3.1)
+    # Sequences start with the tokenizer's bos: true for runs trained here (every document
+    # starts with it); `convert --from-hf` records what the model's own tokenizer does
+    # (GPT-2: false, BERT: true, its [CLS]). Generation and scoring follow it.
+    bos_prefix: bool = True
 
     @functools.cached_property
     def spec(self):
@@ -217,6 +221,14 @@ def field_types(cls) -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _is_huge_integral(raw: str) -> bool:
+    try:
+        value = float(raw)
+    except ValueError:
+        return False
+    return math.isfinite(value) and value.is_integer() and abs(value) > 2**53
+
+
 def _parse_value(key: str, raw: str, typ) -> object:
     """`raw` (command-line text) as a value of `typ`; only bool, int, float and str fields
     exist in the config, and a field of any other type is a programming error."""
@@ -229,8 +241,12 @@ def _parse_value(key: str, raw: str, typ) -> object:
                 return False
             raise ValueError
         if typ is int:
+            try:
+                return int(raw.strip())  # exact, however large (a seed of 2^53 + 1)
+            except ValueError:
+                pass
             value = float(raw)  # accepts 1e3 as well as 1000
-            if not value.is_integer():
+            if not value.is_integer() or abs(value) > 2**53:  # beyond 2^53 floats skip ints
                 raise ValueError
             return int(value)
         if typ is float:
@@ -240,7 +256,10 @@ def _parse_value(key: str, raw: str, typ) -> object:
         if typ is str:
             return str(raw)
     except (ValueError, OverflowError):
-        raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}") from None
+        big = typ is int and _is_huge_integral(raw)
+        hint = "; too large for exponent notation, write it in digits" if big else ""
+        raise ConfigError(f"--set {key}={raw}: expected a value of type {typ.__name__}"
+                          f"{hint}") from None
     if typ is float:
         raise ConfigError(f"--set {key}={raw}: expected a finite number")
     raise TypeError(f"config field {key} has unsupported type {typ!r}; config fields are "

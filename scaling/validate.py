@@ -9,6 +9,7 @@ imports JAX, so a bad value fails in a fraction of a second.
 
 from __future__ import annotations
 
+from scaling.bounds import MAX_STEPS
 from scaling.config import Config, ConfigError
 from scaling.data.sources.task_files import TASK_TYPES
 from scaling.data.tokenizers import TOKENIZER_TYPES
@@ -97,6 +98,9 @@ def validate(config: Config) -> Config:
         if value > MAX_DIM:
             raise ConfigError(f"{key}={value}: larger than {MAX_DIM:,}, which no array axis "
                               f"here can hold")
+    if t.steps > MAX_STEPS:
+        raise ConfigError(f"train.steps={t.steps:,}: more than {MAX_STEPS:.0e} steps; check "
+                          f"the value (docs/reliability.md, Bounds)")
     total = param_counts(m)["total"]
     if total > MAX_PARAMS:
         raise ConfigError(f"the model has {total:.3g} parameters, more than {MAX_PARAMS:.0e}; "

@@ -1,6 +1,7 @@
 """The command line: bad input ends in one clear line and exit code 2; params prints counts."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -116,3 +117,47 @@ def test_hyphenated_aliases_keep_the_underscored_spellings():
     for spelling in ("--stop_at", "--stop-at"):
         args = parse(["train", "--config", "gpt-tiny", spelling, "3", "--init-from", "r"])
         assert (args.stop_at, args.init_from) == (3, "r")
+
+
+def _bare_env() -> dict:
+    """The user's environment: no JAX_PLATFORMS (conftest sets one for this process)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_PLATFORMS", "XLA_FLAGS")}
+    return dict(env, PYTHONPATH=os.pathsep.join(sys.path))
+
+
+@pytest.mark.parametrize("args,lines", [
+    (["params", "--config", "gpt-tiny"], 0),  # JAX initializes: no plugin may print
+    (["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"], 1),
+    (["train"], 1),  # argparse's error, through the same single prefix
+    (["bogus"], 1),
+])
+def test_quiet_by_default_and_one_error_prefix(args, lines):
+    """With the test extra's libtpu installed on a host without a TPU, no accelerator
+    plugin's initialization output reaches stderr; an error is one line, one prefix."""
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", *args], capture_output=True,
+                          text=True, env=_bare_env(), timeout=120)
+    err = proc.stderr.splitlines()
+    assert len(err) == lines, proc.stderr
+    assert all(line.startswith("scaling: error: ") for line in err), proc.stderr
+    assert all(line.count("scaling") == 1 for line in err), proc.stderr
+
+
+def test_platform_choice_skips_absent_hardware(monkeypatch):
+    """JAX_PLATFORMS names only platforms whose hardware is visible; a user's choice or
+    JAX_FORCE_TPU_INIT is left alone."""
+    from scaling import jax_platforms
+
+    monkeypatch.setattr(jax_platforms.importlib.util, "find_spec",
+                        lambda name: object() if name == "libtpu" else None)
+    monkeypatch.setattr(jax_platforms, "tpu_chips_visible", lambda: False)
+    env = {}
+    jax_platforms.choose(env)
+    assert env == {"JAX_PLATFORMS": "cpu"}
+    monkeypatch.setattr(jax_platforms, "tpu_chips_visible", lambda: True)
+    env = {}
+    jax_platforms.choose(env)
+    assert env == {"JAX_PLATFORMS": "tpu,cpu"}
+    for preset in ({"JAX_PLATFORMS": "cuda"}, {"JAX_FORCE_TPU_INIT": "1"}):
+        env = dict(preset)
+        jax_platforms.choose(env)
+        assert env == preset

@@ -236,13 +236,15 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     assert tok.encode(TEXT) == hf_tok(TEXT, add_special_tokens=False)["input_ids"]
     bos = hf_tok.bos_token_id
     assert tok.bos_id == tok.eos_id == bos
+    assert config.data.bos_prefix is False  # GPT-2's tokenizer adds no bos: nor do we
 
-    # scaling generate --temperature 0 == HF greedy generate, through the CLI and the text
+    # scaling generate --temperature 0 == HF greedy generate of the prompt as HF's tokenizer
+    # encodes it (no bos added), through the CLI and the text
     prompt = "The quick"
     assert main(["generate", "--workdir", run, "--prompt", prompt, "--max-new-tokens", "8",
                  "--temperature", "0"]) == 0
     printed = capsys.readouterr().out.rstrip("\n")
-    ids = [bos, *hf_tok(prompt, add_special_tokens=False)["input_ids"]]
+    ids = hf_tok(prompt)["input_ids"]
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids),
                              dtype=torch.long), max_new_tokens=8, do_sample=False,
@@ -259,10 +261,10 @@ def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     task.write_text("".join(json.dumps(e) + "\n" for e in examples))
     rows, want = [], []
     for ex in examples:
-        ctx = [bos, *hf_tok(ex["context"], add_special_tokens=False)["input_ids"]]
+        ctx = hf_tok(ex["context"])["input_ids"]
         for choice in ex["choices"]:
             c = hf_tok(choice, add_special_tokens=False)["input_ids"]
-            rows.append(pack_choice([bos, *tok.encode(ex["context"])], tok.encode(choice),
+            rows.append(pack_choice(tok.encode(ex["context"]), tok.encode(choice),
                                     config.model.max_len))
             with torch.no_grad():
                 logp = torch.log_softmax(model(torch.tensor([ctx + c])).logits[0], -1)
@@ -312,8 +314,27 @@ def _bad_dirs(gpt2_dir, root):
         (d / "model.safetensors.index.json").write_text(json.dumps(
             {"weight_map": {"wte.weight": "model-00001-of-00002.safetensors"}}))
 
+    def set_config(**values):
+        def edit(d):
+            cfg = json.loads((d / "config.json").read_text())
+            (d / "config.json").write_text(json.dumps({**cfg, **values}))
+        return edit
+
+    def damaged_index(d):
+        (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": ["x"]}))
+
     (root / "empty").mkdir()
     return {
+        # the fuzz classes of docs/reliability.md: types checked where config.json and the
+        # index are parsed, the vocabulary against the weights, no tensor silently ignored
+        "config value of the wrong type": (variant("strtype", set_config(n_embd="32")), [],
+                                           ["n_embd='32'", "whole number"]),
+        "damaged shard index": (variant("badindex", damaged_index), [], ["weight_map"]),
+        "vocabulary larger than the weights": (variant("bigvocab", set_config(vocab_size=V + 50)),
+                                               [], [f"vocab_size={V + 50}", f"{V} rows"]),
+        "unknown extra tensor": (variant("extra", edit_tensors(
+            lambda t: {**t, "h.0.mlp.extra.weight": t[LN_F]})), [],
+            ["no parameter comes from", "h.0.mlp.extra.weight"]),
         "no config.json": (str(root / "empty"), [], ["no config.json"]),
         "unsupported architecture": (variant("arch", set_arch), [],
                                      ["LlamaForCausalLM", "GPT2LMHeadModel", "BertModel"]),
@@ -374,3 +395,37 @@ def test_a_locked_run_directory_is_refused(hf, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "in use by" in err, err
     assert not (run / "checkpoints").exists()
+
+
+def test_a_killed_converts_leftover_is_cleaned_and_a_live_one_named(hf, tmp_path, capsys):
+    """A `.convert-tmp-PID` left by a killed convert does not block the rerun (it is removed
+    under the lock); while a convert holds the lock, a second one is told who holds it."""
+    from scaling.interop.importer import TMP_PREFIX
+    from scaling.lock import RunLock
+
+    run = tmp_path / "run"
+    (run / f"{TMP_PREFIX}999999999").mkdir(parents=True)  # no such process
+    with RunLock(str(run), "convert"):
+        code = main(["convert", "--from-hf", hf["gpt2"]["dir"], "--workdir", str(run)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "in use by" in err, err
+    assert main(["convert", "--from-hf", hf["gpt2"]["dir"], "--workdir", str(run)]) == 0
+    assert not [n for n in os.listdir(run) if n.startswith(TMP_PREFIX)]
+
+
+def test_export_onto_a_full_disk_is_one_line(hf, tmp_path, monkeypatch, capsys):
+    """safetensors reports a failed write as a SafetensorError wrapping the OS error (not
+    an OSError): one line naming the file, and no partial export left."""
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: "
+                              "StorageFull, message: \"No space left on device\" })")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    out = tmp_path / "hf"
+    assert main(["convert", "--workdir", hf["gpt2"]["run"], "--to-hf", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write" in err and "No space left" in err, err
+    assert not out.exists() and not list(tmp_path.glob("hf.tmp-*"))

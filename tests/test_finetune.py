@@ -280,6 +280,16 @@ def test_finetune_killed_resumes_exactly_and_scores(backbone, tmp_path, capsys):
     assert len(lines) == 12 and set(lines) <= {"0", "1"}
     assert np.mean([int(p) == g for p, g in zip(lines, gold, strict=True)]) == result["accuracy"]
 
+    # a GPT task head has no HF class: the backbone is exported, one line says what was left
+    # out (it was a KeyError); generation refuses the run in one line (it was a flax traceback)
+    out = tmp_path / "hf"
+    assert main(["convert", "--workdir", str(tmp_path / "full"), "--to-hf", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: the classification head (2 outputs on the extract token) is left out" in printed
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["GPT2LMHeadModel"]
+    assert main(["generate", "--workdir", str(tmp_path / "full"), "--prompt", "a"]) == 2
+    assert "is a fine-tuned classification run" in capsys.readouterr().err
+
 
 # --- bad input: one line, exit 2, naming the file and line --------------------------------------
 

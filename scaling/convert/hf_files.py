@@ -26,6 +26,9 @@ NAME_PREFIXES = ("transformer.", "bert.", "model.")  # the base-model prefix of 
 def read_hf_config(directory: str) -> dict:
     """The directory's config.json as a dict, or a UserError saying what is missing."""
     path = os.path.join(directory, "config.json")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UserError(f"--from-hf {directory} is a file; give the model's directory (the one "
+                        f"holding config.json)")
     if not os.path.isdir(directory):
         raise UserError(f"--from-hf {directory}: no such directory")
     if not os.path.isfile(path):
@@ -38,7 +41,49 @@ def read_hf_config(directory: str) -> dict:
         raise UserError(f"{path}: cannot read it as JSON ({e})") from None
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a JSON object")
+    _check_types(config, path)
     return config
+
+
+_INT, _FLOAT, _TEXT, _BOOL = "a whole number", "a number", "text", "true or false"
+CONFIG_TYPES = {  # the config.json keys the converters read, and what each must be
+    **dict.fromkeys(("vocab_size", "n_embd", "n_layer", "n_head", "n_inner", "n_positions",
+                     "n_ctx", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                     "num_layers", "num_heads", "window_size", "bos_token_id", "eos_token_id",
+                     "pad_token_id"), _INT),
+    **dict.fromkeys(("layer_norm_epsilon", "layer_norm_eps", "initializer_range",
+                     "resid_pdrop", "attn_pdrop", "embd_pdrop", "embed_dropout",
+                     "hidden_dropout_prob", "attention_probs_dropout_prob",
+                     "attention_dropout", "resid_dropout"), _FLOAT),
+    **dict.fromkeys(("model_type", "activation_function", "hidden_act", "afn",
+                     "position_embedding_type"), _TEXT),
+    **dict.fromkeys(("tie_word_embeddings", "scale_attn_weights",
+                     "scale_attn_by_inverse_layer_idx"), _BOOL),
+}
+
+
+def _fits(value, kind: str) -> bool:
+    if value is None:  # HF writes null for "not set"
+        return True
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind == _FLOAT:
+        return isinstance(value, int | float) and not isinstance(value, bool) and (
+            value == value and abs(value) != float("inf"))
+    return isinstance(value, str if kind == _TEXT else bool)
+
+
+def _check_types(config: dict, path: str) -> None:
+    """Each key the converters read has its type (`"n_embd": "64"` is refused here, not
+    failed on deep inside a converter)."""
+    for key, kind in CONFIG_TYPES.items():
+        if key in config and not _fits(config[key], kind):
+            raise UserError(f"{path}: {key}={config[key]!r} is not {kind}; fix config.json")
+    names = config.get("architectures")
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(n, str) for n in names)):
+        raise UserError(f"{path}: architectures={names!r} is not a list of class names")
 
 
 class HFTensors:
@@ -131,6 +176,11 @@ def _weight_files(directory: str) -> list[str]:
                 weight_map = json.load(f)["weight_map"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{index}: not a safetensors index ({e})") from None
+        if not isinstance(weight_map, dict) or not weight_map or not all(
+                isinstance(k, str) and isinstance(v, str) and v and os.path.basename(v) == v
+                for k, v in weight_map.items()):
+            raise UserError(f"{index}: weight_map must map tensor names to shard file names "
+                            f"in the same directory; the index is damaged, download it again")
         files = [os.path.join(directory, n) for n in sorted(set(weight_map.values()))]
         missing = [f for f in files if not os.path.isfile(f)]
         if missing:

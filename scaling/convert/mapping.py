@@ -148,11 +148,13 @@ class ShapeOnly:
 
     def __init__(self, tensors):
         self.tensors = tensors
+        self.used: set[str] = set()  # the names the rules read
 
     def has(self, name: str) -> bool:
         return self.tensors.has(name)
 
     def __call__(self, name: str) -> np.ndarray:
+        self.used.add(name)
         return np.broadcast_to(np.float32(0), self.tensors.shape(name))
 
 
@@ -169,9 +171,34 @@ class Reader:
         return self.tensors.get(name)
 
 
+# Tensors a checkpoint may hold that no parameter comes from: attention-mask and position-id
+# buffers older `transformers` saved, and output layers tied to the token embedding.
+IGNORED = re.compile(r"(^|\.)(attn\.(bias|masked_bias)|attention\.(self\.)?(bias|masked_bias)"
+                     r"|position_ids|lm_head\.weight|cls\.predictions\.decoder\.(weight|bias))$")
+
+
+def _alias_names(name: str) -> set[str]:
+    """`name` and its pre-2019 BERT spellings (gamma/beta), as HFTensors resolves them."""
+    old = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
+                                                                      "LayerNorm.beta")
+    return {name, old}
+
+
+def check_all_used(used: set[str], tensors) -> None:
+    """Every tensor of the checkpoint feeds a parameter (or is a known buffer): an unknown
+    one means the architecture is not the one config.json names, and is refused."""
+    seen = set().union(*(_alias_names(n) for n in used)) if used else set()
+    extra = [n for n in tensors.names() if n not in seen and not IGNORED.search(n)]
+    if extra:
+        raise UserError(f"{tensors.directory}: {len(extra)} tensor(s) no parameter comes from "
+                        f"({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}); the "
+                        f"weights are not of the architecture config.json names")
+
+
 def dry_run(rules: Rules, shapes: dict[str, tuple], tensors) -> None:
     """Apply every rule once, per layer, to shape-only stand-ins: a missing tensor or a shape
-    that does not fit is a UserError now, before anything is read or written."""
+    that does not fit is a UserError now, before anything is read or written; so is a
+    tensor no rule reads."""
     g = ShapeOnly(tensors)
     try:
         for path, shape in shapes.items():
@@ -186,6 +213,7 @@ def dry_run(rules: Rules, shapes: dict[str, tuple], tensors) -> None:
     except ValueError as e:
         raise UserError(f"{tensors.directory}: {e}; config.json and the weights disagree, or "
                         f"--config/--set name another shape") from None
+    check_all_used(g.used, tensors)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def run_tokenizer(config: Config, meta: dict, fields: tuple[str, ...] = ()):
     corpus, tokenizer, _ = open_corpus(config, fields)
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
+    tokenizer.add_bos = config.data.bos_prefix  # the run's convention (eval/encoding.py)
     return corpus, tokenizer
 
 
@@ -89,4 +90,25 @@ def kept_tokenizer(workdir: str, config: Config, meta: dict):
     tokenizer = kept(workdir, config)
     check_tokenizer(meta, {"tokenizer": {"hash": tokenizer.hash,
                                          "vocab_size": tokenizer.vocab_size}})
+    tokenizer.add_bos = config.data.bos_prefix  # the run's convention (eval/encoding.py)
     return tokenizer
+
+
+def is_finetuned(config) -> bool:
+    """Whether the run trained a task head (its objective is its family's fine-tuning one)."""
+    from scaling.families import family_of
+
+    return bool(family_of(config.model).finetune) and (
+        config.train.objective == family_of(config.model).finetune
+    )
+
+
+def refuse_finetuned(config, workdir: str, what: str) -> None:
+    """One line for commands that need the language-model head a fine-tuned run lacks."""
+    if is_finetuned(config):
+        raise UserError(
+            f"{workdir} is a fine-tuned {config.finetune.task_type or 'task'} run "
+            f"(a task head, no language-model output); {what} needs a pretrained "
+            f"or converted run: use its --init_from backbone, or `scaling eval "
+            f"--tasks finetune` for this one"
+        )

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from scaling.eval import metrics
+from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.eval.prompts import MAX_SHOTS, build_prompt, demo_text
 from scaling.eval.scoring import Request, local_scorer
 from scaling.eval.tasks import Task
@@ -39,8 +40,8 @@ def prompts_for(task: Task, shots: int, seed: int, tokenizer, max_len: int) -> l
     out = []
     for ex in task.examples:
         need = _reserve(task, ex, enc) if task.spec.kind != "rolling" else 0
-        out.append(build_prompt(task, ex, shots, rng,
-                                lambda text, need=need: 1 + len(enc(text)) + need <= max_len))
+        fits = lambda text, need=need: len(encode_prompt(tokenizer, text)) + need <= max_len  # noqa: E731
+        out.append(build_prompt(task, ex, shots, rng, fits))
     return out
 
 
@@ -75,10 +76,10 @@ def evaluate_task(model, params, tokenizer, task: Task, shots: int, seed: int = 
 
 def _multiple_choice(model, params, tok, task, prompts, scorer):
     spec, enc = task.spec, tok.encode
-    uncond = (tok.bos_id, *enc(spec.unconditional_context))
+    uncond = encode_prompt(tok, spec.unconditional_context)
     reqs, spans = [], []
     for ex, p in zip(task.examples, prompts, strict=True):
-        ctx, start = (tok.bos_id, *enc(p.text)), len(reqs)
+        ctx, start = encode_prompt(tok, p.text), len(reqs)
         conts = [tuple(enc(spec.target_delimiter + c)) for c in ex.choices]
         reqs += [Request(ctx, c) for c in conts] + [Request(uncond, c) for c in conts]
         spans.append((start, len(conts)))
@@ -99,7 +100,7 @@ def _multiple_choice(model, params, tok, task, prompts, scorer):
 
 def _cloze(model, params, tok, task, prompts, scorer):
     delim = " " if task.spec.blank else task.spec.target_delimiter
-    reqs = [Request((tok.bos_id, *tok.encode(p.text)), tuple(tok.encode(delim + ex.choices[0])))
+    reqs = [Request(encode_prompt(tok, p.text), tuple(tok.encode(delim + ex.choices[0])))
             for ex, p in zip(task.examples, prompts, strict=True)]
     logp, greedy = scorer.score(params, reqs)
     return ({"acc": [float(g) for g in greedy],
@@ -111,7 +112,7 @@ def _cloze(model, params, tok, task, prompts, scorer):
 def _generate(model, params, tok, task, prompts, scorer):
     from scaling.eval.generate import generate_batch
 
-    ids = [[tok.bos_id, *tok.encode(p.text)] for p in prompts]
+    ids = [list(encode_prompt(tok, p.text)) for p in prompts]
     texts, _ = generate_batch(model, params, tok, ids, new_tokens=task.spec.max_new_tokens,
                               stop=task.spec.stop, mesh=scorer.mesh)
     answers = [t.strip() for t in texts]
@@ -133,7 +134,7 @@ def rolling_requests(ids: list[int], max_len: int) -> list[Request]:
 def _rolling(model, params, tok, task, prompts, scorer):
     reqs, spans = [], []
     for ex in task.examples:
-        ids = [tok.bos_id, *tok.encode(demo_text(task, ex))]
+        ids = [prefix_token(tok), *tok.encode(demo_text(task, ex))]  # lm-eval's windows
         spans.append((len(reqs), len(ids) - 1))
         reqs += rolling_requests(ids, model.max_len)
     logp, _ = scorer.score(params, reqs)

@@ -14,6 +14,7 @@ import numpy as np
 
 from scaling.config import Config
 from scaling.errors import UserError
+from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.families import family_of
 from scaling.models.decoding import generate, init_cache, sample  # noqa: F401
 from scaling.platform import resolve
@@ -30,6 +31,9 @@ def load_run(workdir: str, one_device: bool = False) -> tuple[Config, dict, dict
 
     config = read_config(workdir)
     family = family_of(config.model)
+    from scaling.eval.checkpoint_io import refuse_finetuned
+
+    refuse_finetuned(config, workdir, "generation")
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "
                         f"decoder; generation and scoring need a family that has one (gpt)")
@@ -53,7 +57,7 @@ def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float
         raise UserError("--max-new-tokens must be >= 1, --temperature and --top-k >= 0")
     config, params, meta, _ = load_run(workdir, one_device=True)  # one prompt: one device
     tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
-    ids = [tokenizer.bos_id, *tokenizer.encode(prompt)]
+    ids = list(encode_prompt(tokenizer, prompt))
     if len(ids) + new_tokens > config.model.max_len:
         raise UserError(f"prompt ({len(ids)} tokens) + {new_tokens} new tokens exceed the "
                         f"model's {config.model.max_len} positions; shorten one of them")
@@ -89,7 +93,7 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
         raise UserError(f"--prompts {path} has no prompts (one a line)")
     config, params, meta, mesh = load_run(workdir)  # many prompts: the run's mesh
     tokenizer = kept_tokenizer(workdir, config, meta)
-    ids = [[tokenizer.bos_id, *tokenizer.encode(p)] for p in prompts]
+    ids = [list(encode_prompt(tokenizer, p)) for p in prompts]
     texts, stats = generate_batch(config.model, params, tokenizer, ids, new_tokens=new_tokens,
                                   temperature=temperature, top_k=top_k, top_p=top_p,
                                   stop=tuple(stop), seed=seed, batch=batch, mesh=mesh)
@@ -147,7 +151,7 @@ def generate_batch(model, params, tokenizer, prompts: list[list[int]], *, new_to
                         f"positions")
     room = T - new_tokens
     truncated = sum(len(p) > room for p in prompts)
-    prompts = [list(p[-room:]) or [tokenizer.bos_id] for p in prompts]
+    prompts = [list(p[-room:]) or [prefix_token(tokenizer)] for p in prompts]
     texts, t0, made = [], time.perf_counter(), 0
     for i in range(0, len(prompts), batch):
         chunk = prompts[i:i + batch]

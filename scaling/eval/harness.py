@@ -105,11 +105,13 @@ def open_run(workdir: str):
         inference_mesh,
         kept_tokenizer,
         read_config,
+        refuse_finetuned,
         restore_sharded,
     )
     from scaling.eval.scoring import Scorer
 
     config = read_config(workdir)
+    refuse_finetuned(config, workdir, "language-model evaluation (few-shot and lm-eval tasks)")
     if family_of(config.model).decoder is None:
         raise UserError(f"{workdir} is not a causal decoder run (gpt family); few-shot "
                         f"evaluation needs one")

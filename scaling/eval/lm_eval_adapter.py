@@ -2,8 +2,10 @@
 task files in a directory, its --include_path) runs on our checkpoints:
 `scaling eval --workdir RUN --harness TASK[,TASK...]` (extra: pip install -e ".[lm-eval]").
 
-Requests go through the same batched scorer and generator as `scaling eval`: a context is
-`BOS + encode(context)`, a continuation `encode(continuation)`, each encoded on its own.
+Requests go through the same batched scorer and generator as `scaling eval`, encoded as
+lm-eval's own `hf` model encodes them (scaling/eval/encoding.py): the (context, continuation)
+pair as one string, bos first only where the run's convention has it, so its numbers are
+lm-eval's for the same model.
 """
 
 from __future__ import annotations
@@ -24,17 +26,14 @@ def _lm_base():
 
 def make_lm(model, params, tokenizer, scorer, batch: int = 8):
     """An lm_eval `LM` scoring with `scorer` (scaling.eval.scoring.Scorer)."""
+    from scaling.eval.encoding import encode_pair, encode_prompt, prefix_token
     from scaling.eval.formats import rolling_requests
     from scaling.eval.generate import generate_batch
     from scaling.eval.scoring import Request
 
     class ScalingLM(_lm_base()):
-        def _ctx(self, text):
-            return (tokenizer.bos_id, *tokenizer.encode(text))
-
         def loglikelihood(self, requests, disable_tqdm: bool = False):
-            reqs = [Request(self._ctx(c), tuple(tokenizer.encode(x)))
-                    for c, x in (r.args for r in requests)]
+            reqs = [Request(*encode_pair(tokenizer, c, x)) for c, x in (r.args for r in requests)]
             logp, greedy = scorer.score(params, reqs, progress=not disable_tqdm)
             return [(float(lp), bool(g)) for lp, g in zip(logp, greedy, strict=True)]
 
@@ -42,7 +41,8 @@ def make_lm(model, params, tokenizer, scorer, batch: int = 8):
             reqs, spans = [], []
             for (text,) in (r.args for r in requests):
                 start = len(reqs)
-                reqs += rolling_requests(list(self._ctx(text)), model.max_len)
+                ids = [prefix_token(tokenizer), *tokenizer.encode(text)]  # lm-eval's windows
+                reqs += rolling_requests(ids, model.max_len)
                 spans.append((start, len(reqs)))
             logp, _ = scorer.score(params, reqs, progress=not disable_tqdm)
             return [float(logp[a:b].sum()) for a, b in spans]
@@ -54,7 +54,8 @@ def make_lm(model, params, tokenizer, scorer, batch: int = 8):
                 until = kwargs.get("until") or []
                 until = (until,) if isinstance(until, str) else tuple(until)
                 new = min(int(kwargs.get("max_gen_toks", 32)), model.max_len // 2)
-                groups.setdefault((until, new), []).append((i, list(self._ctx(context))))
+                groups.setdefault((until, new), []).append(
+                    (i, list(encode_prompt(tokenizer, context))))
             out = [""] * len(requests)
             for (until, new), items in groups.items():
                 texts, _ = generate_batch(model, params, tokenizer, [ids for _, ids in items],

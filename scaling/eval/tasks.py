@@ -21,6 +21,7 @@ import os
 import random
 from dataclasses import dataclass
 
+from scaling.bounds import MAX_NEW_TOKENS
 from scaling.errors import UserError
 from scaling.jsonl import jsonl_objects
 
@@ -153,6 +154,7 @@ def yaml_task(path: str) -> Task:
     if unknown:
         raise UserError(f"task file {path}: unknown keys {sorted(unknown)}; known: name, test, "
                         f"train, {', '.join(sorted(fields))}")
+    _check_types(desc, path)
     if desc.get("kind", "multiple_choice") not in KINDS:
         raise UserError(f"task file {path}: kind {desc['kind']!r} is not one of {KINDS}")
     opts = {k: v for k, v in desc.items() if k in fields}
@@ -167,6 +169,30 @@ def yaml_task(path: str) -> Task:
     test, _ = read_examples(os.path.join(where, desc["test"]), spec.kind)
     train, _ = read_examples(os.path.join(where, desc["train"]), spec.kind)
     return Task(name, tuple(test), tuple(train), spec)
+
+
+TEXT_KEYS = ("name", "test", "train", "kind", "separator", "target_delimiter",
+             "unconditional_context")
+
+
+def _check_types(desc: dict, path: str) -> None:
+    """Each key of a YAML task file has the type its field needs (YAML reads `1`, `[a]`,
+    `~`, `.inf` and `yes` as numbers, lists, null and booleans)."""
+    def bad(key, want):
+        raise UserError(f"task file {path}: {key}: {desc[key]!r} is not {want}")
+
+    for key in TEXT_KEYS:
+        if key in desc and not isinstance(desc[key], str):
+            bad(key, "text (quote it)")
+    stop = desc.get("stop", [])
+    if "stop" in desc and not (isinstance(stop, str) or (
+            isinstance(stop, list) and all(isinstance(x, str) and x for x in stop))):
+        bad("stop", "text or a list of non-empty texts")
+    n = desc.get("max_new_tokens", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_NEW_TOKENS:
+        bad("max_new_tokens", f"a whole number from 1 to {MAX_NEW_TOKENS}")
+    if "blank" in desc and not isinstance(desc["blank"], bool):
+        bad("blank", "true or false")
 
 
 def next_line_task(documents: list[str], n: int, seed: int, context_lines: int = 4) -> Task:

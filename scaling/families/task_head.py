@@ -38,8 +38,9 @@ def load_task_data(config, row_fn_name: str, field_names, *, process_index=None,
     from scaling.data.sources.task_files import load_task
 
     tokenizer = data_tokenizer(config, progress)
+    tokenizer.add_bos = config.data.bos_prefix  # the backbone's convention (gpt_row)
     encode.check_specials(tokenizer, ("cls", "sep") if row_fn_name == "bert_row"
-                          else ("bos", "sep", "cls"))
+                          else ("bos", "sep", "cls") if config.data.bos_prefix else ("sep", "cls"))
     task = load_task(config.finetune, config.data)
     common = _common(config, "task", tokenizer, *_processes(process_index, process_count))
     common["dataset_key"] = f"task:{config.finetune.task}/{tokenizer.hash[:16]}"

@@ -1,6 +1,7 @@
 """`scaling convert --workdir RUN --to-hf DIR [--step N]`: a run's parameters as a
-HuggingFace model directory (safetensors + config.json, plus the tokenizer files when the
-run's tokenizer is a HuggingFace one) that `transformers` loads with `from_pretrained(DIR)`.
+HuggingFace model directory (safetensors, config.json and generation_config.json with the
+run's bos/eos/pad ids, and the run's tokenizer as a tokenizer.json whatever its kind:
+scaling/interop/hf_tokenizer.py) that `transformers` loads with `from_pretrained(DIR)`.
 
 The architecture is the family's choice (`hf_converter().export_for`): GPT-2 for a pre-LN
 GPT, GPT-1 for a post-LN one, GPT-Neo for banded layers, BertForPreTraining for BERT. DIR is
@@ -24,13 +25,24 @@ def _token_ids(tokenizer) -> dict:
     return {k: v for k, v in ids.items() if v is not None}
 
 
-def _hf_tokenizer(workdir: str, config):
-    """The run's HuggingFace tokenizer (its kept copy, else its data.tokenizer), or None."""
+def _run_tokenizer(workdir: str, config):
+    """The run's tokenizer: its kept copy, else the byte tokenizer or an hf: directory its
+    data.tokenizer names, else the one its data config builds."""
+    from scaling.data.tokenizers import ByteTokenizer
     from scaling.data.tokenizers.hf import HFTokenizer
-    from scaling.data.tokenizers.run_copy import kept_spec
+    from scaling.data.tokenizers.run_copy import kept_spec, run_tokenizer
 
     spec = kept_spec(workdir) or config.data.tokenizer
-    return HFTokenizer(spec[3:]) if spec.startswith("hf:") else None
+    if spec.startswith("hf:"):
+        return HFTokenizer(spec[3:])
+    if spec == "byte":
+        return ByteTokenizer()
+    return run_tokenizer(workdir, config)
+
+
+def _write_json(path: str, table: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(table, f, indent=2)
 
 
 def export_command(workdir: str, out_dir: str, step: int | None) -> int:
@@ -46,27 +58,36 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
     arch = family.hf_converter().export_for(config.model)
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
-    tokenizer = _hf_tokenizer(workdir, config)
+    tokenizer = _run_tokenizer(workdir, config)
     params, step = _restore(workdir, config, step)
+    from scaling.eval.checkpoint_io import is_finetuned
+    from scaling.interop.hf_tokenizer import write_hf_tokenizer
     from scaling.interop.stream import Ours, write_safetensors
+    from scaling.interop.task_export import task_export
 
     tmp = f"{out_dir}.tmp-{os.getpid()}"
     try:
         os.makedirs(tmp)
-        files = write_safetensors(arch.export(config.model), Ours(params), tmp)
-        with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(arch.hf_config(config.model, _token_ids(tokenizer)), f, indent=2)
-        if tokenizer is not None:
-            tokenizer.save_copy(tmp)
+        tensors, extra, name, note = arch.export(config.model), {}, arch.name, None
+        if is_finetuned(config):  # {"backbone", "head"}: the task head's HF class, if any
+            tensors, extra, name, note = task_export(config, arch, params)
+            params = params["backbone"]
+        files = write_safetensors(tensors, Ours(params), tmp)
+        ids = _token_ids(tokenizer)
+        hf_config = {**arch.hf_config(config.model, ids), **extra}
+        _write_json(os.path.join(tmp, "config.json"), hf_config)
+        _write_json(os.path.join(tmp, "generation_config.json"), ids)
+        write_hf_tokenizer(tokenizer, tmp, config.data.bos_prefix)
         if os.path.isdir(out_dir):
             os.rmdir(out_dir)  # empty, checked above
         os.rename(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    note = "with its tokenizer" if tokenizer else "without tokenizer files (not an HF tokenizer)"
-    print(f"exported step {step} of {workdir} as {arch.name} to {out_dir} "
-          f"({', '.join(files)}; {note})")
+    if note:
+        print(f"note: {note}")
+    print(f"exported step {step} of {workdir} as {name} to {out_dir} "
+          f"({', '.join(files)}; its {tokenizer.kind} tokenizer as tokenizer.json)")
     return 0
 
 

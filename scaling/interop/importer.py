@@ -77,11 +77,35 @@ def run_config(arch: Architecture, hf: dict, preset: str | None, overrides: list
     return validate(apply_overrides(config, overrides))
 
 
+EMBEDDINGS = ("wte.weight", "tokens_embed.weight", "embeddings.word_embeddings.weight")
+
+
+def _check_vocab(config: Config, tensors: HFTensors) -> None:
+    """config.json's vocab_size is the token embedding's rows (a larger one would be padded
+    with zero rows the model never learned)."""
+    for name in EMBEDDINGS:
+        if tensors.has(name):
+            rows = tensors.shape(name)[0]
+            if rows != config.model.vocab_size:
+                raise UserError(f"{tensors.directory}: config.json says vocab_size="
+                                f"{config.model.vocab_size}, the token embedding {name} has "
+                                f"{rows} rows; they must agree")
+            return
+
+
+def _remove_stale(workdir: str) -> None:
+    """Under the run lock no other convert is writing here: a `.convert-tmp-PID` left is a
+    killed one's, removed."""
+    for name in os.listdir(workdir):
+        if name.startswith(TMP_PREFIX) and name != f"{TMP_PREFIX}{os.getpid()}":
+            shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
+
+
 def _check_workdir(workdir: str) -> None:
     if os.path.exists(workdir):
         if not os.path.isdir(workdir):
             raise UserError(f"--workdir {workdir} is a file; give a new directory")
-        if any(n != ".lock" for n in os.listdir(workdir)):
+        if any(n != ".lock" and not n.startswith(TMP_PREFIX) for n in os.listdir(workdir)):
             raise UserError(f"--workdir {workdir} is not empty; converting writes a new run "
                             f"directory, give one that does not exist yet")
 
@@ -96,7 +120,10 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
     arch = find_architecture(hf, hf_dir)
     tokenizer = HFTokenizer(hf_dir) if has_hf_tokenizer(hf_dir) else None
     spec = "hf:" + os.path.join(workdir, HF_DIR) if tokenizer else "byte"
-    config = run_config(arch, hf, preset, overrides, spec)
+    # the model's convention: what its tokenizer puts first (eval/encoding.py)
+    bos = tokenizer.adds_bos() if tokenizer else arch.model_type == "bert"
+    config = run_config(arch, hf, preset, [f"data.bos_prefix={str(bos).lower()}", *overrides],
+                        spec)
     if tokenizer is None:
         from scaling.data.tokenizers import ByteTokenizer
 
@@ -108,6 +135,7 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
         raise UserError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model "
                         f"{config.model.vocab_size}; they do not belong together")
     tensors = HFTensors(hf_dir)
+    _check_vocab(config, tensors)
     _check_workdir(workdir)
     from scaling.interop.stream import build_state, plan  # JAX from here on
 
@@ -115,9 +143,10 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
     from scaling.lock import RunLock
 
     created = not os.path.exists(workdir)
-    lock = RunLock(workdir, "convert").acquire()
+    lock = RunLock(workdir, "convert").acquire()  # a live convert: one line naming it
     tmp = os.path.join(workdir, f"{TMP_PREFIX}{os.getpid()}")
     try:
+        _remove_stale(workdir)
         state = build_state(targets, rules, tensors)
         _write_run(tmp, config, state, mesh, tokenizer, arch, hf_dir)
         for name in (HF_DIR, "checkpoints", "config.json"):  # config.json last: complete

@@ -19,6 +19,7 @@ import numpy as np
 from scaling.checkpoint import flat_shapes
 from scaling.config import Config
 from scaling.convert.mapping import Architecture, Reader, Rules, dry_run, layer_key, leaf_maker
+from scaling.errors import UserError
 
 SHARD_BYTES = 2 * 1024**3  # HF's own default shard size is 5 GB; smaller keeps memory low
 
@@ -84,18 +85,30 @@ class Ours:
         return np.asarray(self.flat[f"{stack}/layer_{layer}/{path}"], np.float32)
 
 
+def save_safetensors(tensors: dict, path: str) -> None:
+    """safetensors' save_file, its write failures (a full disk, a read-only directory: a
+    SafetensorError wrapping the OS error, not an OSError) as one UserError naming `path`."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
+    try:
+        save_file(tensors, path, metadata={"format": "pt"})
+    except (SafetensorError, OSError) as e:
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise UserError(f"cannot write {path}: {reason}") from None
+
+
 def write_safetensors(tensors: dict, ours: Ours, directory: str) -> list[str]:
     """Evaluate each HF tensor of `tensors` (name -> fn(ours)) and write them into
     model.safetensors, or numbered shards with model.safetensors.index.json when they exceed
     SHARD_BYTES; only the shard being filled is held in memory. Returns the files written."""
-    from safetensors.numpy import save_file
 
     current: dict[str, np.ndarray] = {}
     size, total, files = 0, 0, []
 
     def flush():
         name = f"shard-{len(files):05d}.safetensors"
-        save_file(current, os.path.join(directory, name), metadata={"format": "pt"})
+        save_safetensors(current, os.path.join(directory, name))
         files.append((name, list(current)))
         current.clear()
 

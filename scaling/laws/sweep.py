@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 
 from scaling import config as cfg
+from scaling.bounds import MAX_TOKENS
 from scaling.errors import UserError
 from scaling.laws import accounting
 from scaling.presets import get_preset
@@ -83,15 +85,52 @@ def load_spec(path: str) -> dict:
     return spec
 
 
+def _number(value, where: str) -> float:
+    """A finite number from a spec value (YAML reads 2e6 as text: text that is a number is
+    taken); booleans, nulls, lists, .inf and .nan are refused naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SpecError(f"spec {where}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise SpecError(f"spec {where}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise SpecError(f"spec {where}: expected a finite number, got {value!r}")
+    return number
+
+
+def _whole(value) -> int:
+    """A width: a whole number (or its text), never a boolean or a float."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(value)
+    return int(value)
+
+
+def _check_types(spec: dict) -> None:
+    """The spec's text and mapping keys have their types (the numbers are checked where
+    they are read, by _number)."""
+    for key in ("base", "count"):
+        if key in spec and not isinstance(spec[key], str):
+            raise SpecError(f"spec {key}: expected text, got {spec[key]!r}")
+    settings = spec.get("settings")
+    if settings is not None and not isinstance(settings, dict | list):
+        raise SpecError(f"spec settings: expected a mapping of --set keys, got {settings!r}")
+    values = settings.values() if isinstance(settings, dict) else []
+    for key, value in zip(list(settings or {}) if isinstance(settings, dict) else [], values,
+                          strict=True):
+        if value is None or isinstance(value, list | dict):
+            raise SpecError(f"spec settings: {key}: expected one value, got {value!r}")
+
+
 def _positive_list(spec: dict, key: str) -> list[float]:
     values = spec.get(key) or []
     values = values if isinstance(values, list) else [values]
-    try:
-        out = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise SpecError(f"spec {key}: expected numbers, got {values!r}") from None
+    out = [_number(v, key) for v in values]
     if any(v <= 0 for v in out):
         raise SpecError(f"spec {key}: every value must be positive, got {values!r}")
+    if key == "tokens" and any(v > MAX_TOKENS for v in out):
+        raise SpecError(f"spec tokens: {max(out):g} is more than {MAX_TOKENS:.0e} tokens "
+                        f"(docs/reliability.md, Bounds)")
     return out
 
 
@@ -100,13 +139,9 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
     if unknown:
         raise SpecError(f"spec ladder: unknown key {sorted(unknown)[0]!r} (known: "
                         f"{', '.join(sorted(LADDER_KEYS))})")  # fmt: skip
-    try:
-        aspect = float(ladder.get("aspect_ratio", 64))
-        head_dim = int(ladder.get("head_dim", 64))
-        ff_mult = float(ladder.get("ff_mult", 4))
-    except (TypeError, ValueError):
-        raise SpecError(f"spec ladder: aspect_ratio, head_dim and ff_mult must be numbers, got "
-                        f"{ladder!r}") from None
+    aspect = _number(ladder.get("aspect_ratio", 64), "ladder aspect_ratio")
+    head_dim = int(_number(ladder.get("head_dim", 64), "ladder head_dim"))
+    ff_mult = _number(ladder.get("ff_mult", 4), "ladder ff_mult")
     if not (aspect > 0 and head_dim > 0 and ff_mult > 0):
         raise SpecError("spec ladder: aspect_ratio, head_dim and ff_mult must be positive")
     shapes = []
@@ -138,10 +173,7 @@ def _lr(spec: dict, d_model: int, base: cfg.Config) -> float:
     lr = spec.get("lr", base.optim.lr)
     if isinstance(lr, dict):
         lr = lr.get(d_model, lr.get(str(d_model), lr.get("default", base.optim.lr)))
-    try:
-        return float(lr)
-    except (TypeError, ValueError):
-        raise SpecError(f"spec lr: expected a number for d_model={d_model}, got {lr!r}") from None
+    return _number(lr, f"lr (d_model={d_model})")
 
 
 def _settings(settings) -> list[str]:
@@ -169,9 +201,9 @@ def _budgets(spec: dict) -> list[tuple[float, list[int] | None]]:
         return [(c, None) for c in _positive_list(spec, "budgets")]
     out = []
     for key, widths in budgets.items():
+        c = _number(key, "budgets")
         try:
-            c = float(key)
-            widths = [int(w) for w in widths]
+            widths = [_whole(w) for w in widths]
         except (TypeError, ValueError):
             raise SpecError(f"spec budgets: expected budget: [d_model, ...] entries such as "
                             f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}") from None
@@ -203,6 +235,7 @@ def _with_tokens(config: cfg.Config, tokens: float) -> cfg.Config:
 def expand(spec: dict) -> list[Run]:
     """Every run the spec asks for, in a stable order (variant, size, learning rate, budget),
     with validated configs."""
+    _check_types(spec)
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise SpecError(f"spec: unknown key {sorted(unknown)[0]!r} (known: "

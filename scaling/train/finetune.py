@@ -33,6 +33,20 @@ def backbone_config(init_from: str):
         raise UserError(f"{path}: cannot read the backbone's config ({e})") from None
 
 
+SHAPE_FIELDS = ("family", "vocab_size", "n_layers", "d_model", "n_heads", "d_ff", "max_len")
+
+
+def _check_preset_matches(preset: str, base, backbone, init_from: str) -> None:
+    """--config PRESET must describe the backbone's model: another family or shape is one
+    line now, not a mismatch found when the parameters are loaded."""
+    bad = [f"model.{k}: {preset} has {getattr(base.model, k)}, the backbone "
+           f"{getattr(backbone.model, k)}" for k in SHAPE_FIELDS
+           if getattr(base.model, k) != getattr(backbone.model, k)]
+    if bad:
+        raise UserError(f"--config {preset} does not describe the backbone {init_from} "
+                        f"({'; '.join(bad[:3])}); omit --config to take the backbone's")
+
+
 def _keys(overrides: list[str]) -> set[str]:
     return {o.split("=", 1)[0].strip() for o in overrides}
 
@@ -48,12 +62,13 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
     from scaling.families import family_names, family_of, get_family, get_objective
     from scaling.families.task_head import RECIPES, WARMUP_FRACTION
 
+    backbone = backbone_config(init_from)
+    base = backbone
     if preset:
         from scaling.presets import get_preset
 
         base = get_preset(preset)
-    else:
-        base = backbone_config(init_from)
+        _check_preset_matches(preset, base, backbone, init_from)
     family = family_of(base.model)
     given = _keys(overrides)
     objective = next((o.split("=", 1)[1].strip() for o in overrides

@@ -50,7 +50,8 @@ def bert_row(tok, a: list[int], b: list[int] | None, S: int) -> tuple[list, list
 def gpt_row(tok, a: list[int], b: list[int] | None, S: int) -> tuple[list, list]:
     """(ids, type ids = 0) of `start a (delim b) extract`, at most S long."""
     a, b = truncate_pair(a, b, S - (3 if b is not None else 2))
-    ids = [tok.bos_id, *a] + ([tok.sep_id, *b] if b is not None else []) + [tok.cls_id]
+    start = [tok.bos_id] if tok.add_bos else []  # the backbone's convention
+    ids = [*start, *a] + ([tok.sep_id, *b] if b is not None else []) + [tok.cls_id]
     return ids, [0] * len(ids)
 
 

@@ -25,6 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from scaling.bounds import MAX_CHOICES, MAX_CLASSES  # docs/reliability.md, "Bounds"
 from scaling.errors import DataError
 
 TASK_TYPES = ("classification", "regression", "multiple_choice")
@@ -77,7 +78,7 @@ def read_records(path: str) -> list[tuple[int, dict]]:
     """(line number, record) of each example of a .jsonl/.csv/.tsv file."""
     ext = path.rsplit(".", 1)[-1]
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM is no text
             if ext == "jsonl":
                 return [(i, _json_record(line, path, i)) for i, line in enumerate(f, 1)
                         if line.strip()]
@@ -95,6 +96,8 @@ def _json_record(line: str, path: str, n: int) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{path} line {n}: not JSON ({e.msg}); one object a line") from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise DataError(f"{path} line {n}: unreadable JSON ({e})") from None
     if not isinstance(record, dict):
         raise DataError(f"{path} line {n}: expected a JSON object, found "
                         f"{type(record).__name__}")
@@ -115,7 +118,9 @@ def fields_of(ft) -> Fields:
 
 
 def _need(record: dict, name: str, where: str, what: str):
-    if name not in record or record[name] is None:
+    if name in record and record[name] is None:
+        raise DataError(f"{where}: field {name!r} is null ({what}); give it a value")
+    if name not in record:
         raise DataError(f"{where}: no field {name!r} ({what}; fields there: "
                         f"{', '.join(sorted(map(str, record)))}); fix the file or set "
                         f"finetune.*_field")
@@ -125,6 +130,9 @@ def _need(record: dict, name: str, where: str, what: str):
 def _label(value, where: str) -> float:
     try:
         label = float(value)
+    except OverflowError:
+        raise DataError(f"{where}: label {str(value)[:20]}... is far too large (class ids "
+                        f"are below {MAX_CLASSES})") from None
     except (TypeError, ValueError):
         raise DataError(f"{where}: label {value!r} is not a number (a class id >= 0 or a "
                         f"float for regression)") from None
@@ -188,10 +196,9 @@ def load_task(ft, data=None) -> Task:
     for split in ("train", "validation"):
         if not raw.get(split):
             raise DataError(f"--task {ft.task}: the {split} split has no examples")
-    first_line, first = raw["train"][0]
     has_choices = ft.task_type == "multiple_choice" or (
-        not ft.task_type and f.choices in first)
-    has_pair = not has_choices and f.pair in first
+        not ft.task_type and _layout(raw, names, f.choices, "choices (multiple choice)"))
+    has_pair = not has_choices and _layout(raw, names, f.pair, "a second sentence (pairs)")
     splits = {}
     for split, records in raw.items():
         splits[split] = [to_example(r, f"{names[split]} {n}", f, pair=has_pair,
@@ -206,6 +213,20 @@ def load_task(ft, data=None) -> Task:
                 {s: n.rsplit(" ", 1)[0] for s, n in names.items()})
 
 
+def _layout(raw: dict, names: dict, field: str, what: str) -> bool:
+    """Whether the task's records have `field`, decided from every record of every split; a
+    mix is refused naming the first record that differs from the first train record."""
+    first = field in raw["train"][0][1]
+    for split, records in raw.items():
+        for n, record in records:
+            if (field in record) != first:
+                have = "has" if first else "lacks"
+                raise DataError(f"{names[split]} {n}: {'no' if first else 'a'} field "
+                                f"{field!r}, but {names['train']} {raw['train'][0][0]} {have} "
+                                f"{what}; give every record the same fields")
+    return first
+
+
 def _check_labels(splits: dict, task_type: str, ft) -> tuple[int, int]:
     """(num_labels, num_choices), after checking every label against the train classes."""
     train = splits["train"]
@@ -213,6 +234,9 @@ def _check_labels(splits: dict, task_type: str, ft) -> tuple[int, int]:
         return 1, 0
     if task_type == "multiple_choice":
         C = ft.num_choices or len(train[0].choices)
+        if not 2 <= C <= MAX_CHOICES:
+            raise DataError(f"{train[0].where}: {C} choice(s); a multiple-choice task needs "
+                            f"2 to {MAX_CHOICES}")
         for split_examples in splits.values():
             for e in split_examples:
                 if len(e.choices) != C:
@@ -226,6 +250,9 @@ def _check_labels(splits: dict, task_type: str, ft) -> tuple[int, int]:
         if not (e.label.is_integer() and e.label >= 0):
             raise DataError(f"{e.where}: label {e.label:g} is not a class id (an integer "
                             f">= 0); for regression set finetune.task_type=regression")
+        if e.label >= MAX_CLASSES:
+            raise DataError(f"{e.where}: label {e.label:g} is not below {MAX_CLASSES}, the "
+                            f"bound on classes (a head of that many outputs)")
     seen = sorted({int(e.label) for e in train})
     if len(seen) < 2:
         raise DataError(f"{train[0].where.rsplit(' line', 1)[0]}: every train example has "
@@ -236,6 +263,8 @@ def _check_labels(splits: dict, task_type: str, ft) -> tuple[int, int]:
                 raise DataError(f"{e.where}: label {e.label:g} is not one of the classes seen "
                                 f"in training ({', '.join(map(str, seen))})")
     num_labels = ft.num_labels or seen[-1] + 1
+    if num_labels > MAX_CLASSES:
+        raise DataError(f"finetune.num_labels={num_labels}: at most {MAX_CLASSES} classes")
     if seen[-1] >= num_labels:
         raise DataError(f"finetune.num_labels={num_labels}: train labels go up to {seen[-1]}")
     return num_labels, 0

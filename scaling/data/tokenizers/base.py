@@ -30,6 +30,9 @@ class Tokenizer(abc.ABC):
     mask_id: int | None  # None where the vocabulary has no [MASK]/[CLS]/[SEP]
     cls_id: int | None
     sep_id: int | None
+    # Whether the model reading these ids expects bos first (the run's data.bos_prefix, set
+    # where a run's tokenizer is loaded for inference: scaling/eval/checkpoint_io.py).
+    add_bos: bool = True
 
     @property
     @abc.abstractmethod

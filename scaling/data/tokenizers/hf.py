@@ -100,6 +100,15 @@ class HFTokenizer(Tokenizer):
                     out[role] = found[0]
         return out
 
+    def adds_bos(self) -> bool:
+        """Whether this tokenizer, encoding with its special tokens as `transformers` does by
+        default, puts its bos (BERT: [CLS]) first (GPT-2's puts nothing)."""
+        if self.bos_id is None:
+            return False
+        ids = self._tok.encode("a", add_special_tokens=True).ids
+        bare = self._tok.encode("a", add_special_tokens=False).ids
+        return len(ids) > len(bare) and ids[0] == self.bos_id
+
     @property
     def hash(self) -> str:
         h = hashlib.sha256(self._json)
