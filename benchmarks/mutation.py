@@ -54,8 +54,9 @@ def scratch_copy(dest: str) -> None:
     """A copy of the repository without .git, virtual environments and caches."""
     if os.path.exists(dest):
         shutil.rmtree(dest)
-    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache",
-                                    "mutants", ".ruff_cache")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "mutants", ".ruff_cache"
+    )
     shutil.copytree(REPO, dest, ignore=ignore)
 
 
@@ -66,9 +67,15 @@ def run_tests(python: str, root: str, tests: list[str], k: str | None, timeout: 
         cmd += ["-k", k]
     env = dict(os.environ, PYTHONPATH=root, PYTHONDONTWRITEBYTECODE="1")
     try:
-        proc = subprocess.run(cmd, cwd=root, env=env, timeout=timeout,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+        proc = subprocess.run(
+            cmd,
+            cwd=root,
+            env=env,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired:
         return "timeout"
     return "pass" if proc.returncode == 0 else "fail"
@@ -108,14 +115,24 @@ def main(argv=None) -> int:
             finally:
                 with open(target, "w") as f:
                     f.write(original)
-            row = {"module": a.module, "index": i, "function": fn, "line": line,
-                   "before": before[:200], "after": after[:200],
-                   "result": "survived" if status == "pass" else "killed",
-                   "how": status, "seconds": round(time.time() - t, 1)}
+            row = {
+                "module": a.module,
+                "index": i,
+                "function": fn,
+                "line": line,
+                "before": before[:200],
+                "after": after[:200],
+                "result": "survived" if status == "pass" else "killed",
+                "how": status,
+                "seconds": round(time.time() - t, 1),
+            }
             out.write(json.dumps(row) + "\n")
             out.flush()
-            print(f"[{i + 1}/{len(todo)}] {row['result']:8s} {fn}:{line} "
-                  f"{before[:60]!r} -> {after[:60]!r}", flush=True)
+            print(
+                f"[{i + 1}/{len(todo)}] {row['result']:8s} {fn}:{line} "
+                f"{before[:60]!r} -> {after[:60]!r}",
+                flush=True,
+            )
     return 0
 
 

@@ -43,11 +43,14 @@ LR, TOTAL, WARMUP, RATIO = 3e-3, 1000, 200, 0.1
 POINTS = [0, 1, 50, 100, 199, 200, 201, 400, 600, 900, 999, 1000, 1500]
 
 
-@pytest.mark.parametrize("name,formula", [
-    ("cosine", lambda c: cosine_lr(c, LR, WARMUP, TOTAL, RATIO)),
-    ("linear_decay", lambda c: linear_decay_lr(c, LR, WARMUP, TOTAL, RATIO)),
-    ("rsqrt", lambda c: rsqrt_lr(c, LR, WARMUP)),
-])
+@pytest.mark.parametrize(
+    "name,formula",
+    [
+        ("cosine", lambda c: cosine_lr(c, LR, WARMUP, TOTAL, RATIO)),
+        ("linear_decay", lambda c: linear_decay_lr(c, LR, WARMUP, TOTAL, RATIO)),
+        ("rsqrt", lambda c: rsqrt_lr(c, LR, WARMUP)),
+    ],
+)
 def test_every_schedule_matches_its_formula(name, formula):
     optim = OptimConfig(lr=LR, schedule=name, warmup_steps=WARMUP, min_lr_ratio=RATIO)
     fn = schedule(optim, TOTAL)
@@ -66,8 +69,9 @@ def test_schedule_landmarks():
     assert float(cos(10 * TOTAL)) == pytest.approx(RATIO * LR, rel=1e-5)
     rs = schedule(OptimConfig(lr=LR, schedule="rsqrt", warmup_steps=WARMUP), TOTAL)
     assert float(rs(4 * WARMUP - 1)) == pytest.approx(LR / 2, rel=1e-5)  # s = 4w
-    lin = schedule(OptimConfig(lr=LR, schedule="linear_decay", warmup_steps=WARMUP,
-                               min_lr_ratio=0.0), TOTAL)
+    lin = schedule(
+        OptimConfig(lr=LR, schedule="linear_decay", warmup_steps=WARMUP, min_lr_ratio=0.0), TOTAL
+    )
     assert float(lin((WARMUP + TOTAL) // 2)) == pytest.approx(LR / 2, rel=1e-5)
     assert float(lin(TOTAL)) == pytest.approx(0.0, abs=1e-12)
 
@@ -102,7 +106,7 @@ def numpy_adamw(params, grads_seq, optim, lrs, decayed):
     p = {k: v.astype(np.float64) for k, v in params.items()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(x) for k, x in p.items()}
-    for t, (g, lr) in enumerate(zip(grads_seq, lrs), start=1):
+    for t, (g, lr) in enumerate(zip(grads_seq, lrs, strict=True), start=1):
         g = {k: x.astype(np.float64) for k, x in g.items()}
         norm = math.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
         if optim.clip_norm > 0 and norm > optim.clip_norm:
@@ -120,27 +124,36 @@ def numpy_adamw(params, grads_seq, optim, lrs, decayed):
 
 
 def _flat(tree):
-    return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(x)
-            for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+    return {
+        "/".join(str(getattr(k, "key", k)) for k in path): np.asarray(x)
+        for path, x in jax.tree_util.tree_leaves_with_path(tree)
+    }
 
 
 def _tree(seed):
     rng = np.random.default_rng(seed)
-    return {"layer": {"dense": {"kernel": rng.normal(size=(4, 3)), "bias": rng.normal(size=3)},
-                      "norm": {"scale": 1.0 + rng.normal(size=4)}},
-            "embed": {"embedding": rng.normal(size=(5, 4))}}
+    return {
+        "layer": {
+            "dense": {"kernel": rng.normal(size=(4, 3)), "bias": rng.normal(size=3)},
+            "norm": {"scale": 1.0 + rng.normal(size=4)},
+        },
+        "embed": {"embedding": rng.normal(size=(5, 4))},
+    }
 
 
 @pytest.mark.parametrize("clip_norm,grad_scale", [(1.0, 10.0), (1.0, 0.01), (0.0, 10.0)])
 def test_adamw_steps_match_numpy(clip_norm, grad_scale):
     """Three steps through the warmup: clipping (active, inactive, off), masked decay (the
     kernel decays; bias, norm scale and embedding do not) and bias correction at t = 1..3."""
-    optim = OptimConfig(lr=0.1, warmup_steps=2, weight_decay=0.5, b1=0.8, b2=0.9, eps=1e-6,
-                        clip_norm=clip_norm)
+    optim = OptimConfig(
+        lr=0.1, warmup_steps=2, weight_decay=0.5, b1=0.8, b2=0.9, eps=1e-6, clip_norm=clip_norm
+    )
     total = 10
     params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), _tree(0))
-    grads = [jax.tree.map(lambda x: jnp.asarray(x * grad_scale, jnp.float32), _tree(s))
-             for s in (1, 2, 3)]
+    grads = [
+        jax.tree.map(lambda x: jnp.asarray(x * grad_scale, jnp.float32), _tree(s))
+        for s in (1, 2, 3)
+    ]
     tx = make_optimizer(optim, total)
     state, p = tx.init(params), params
     for g in grads:
@@ -158,8 +171,12 @@ def test_adamw_steps_match_numpy(clip_norm, grad_scale):
 
 def test_decay_mask_is_kernels_only():
     mask = _flat(decay_mask(_tree(0)))
-    assert mask == {"layer/dense/kernel": True, "layer/dense/bias": False,
-                    "layer/norm/scale": False, "embed/embedding": False}
+    assert mask == {
+        "layer/dense/kernel": True,
+        "layer/dense/bias": False,
+        "layer/norm/scale": False,
+        "embed/embedding": False,
+    }
 
 
 def test_mup_scales_hidden_kernels_only():
