@@ -34,7 +34,7 @@ def mutants(source: str, functions: set[str] | None):
     from mutmut.file_mutation import create_mutations, deep_replace
 
     module, mutations = create_mutations(source)
-    lines = MetadataWrapper(module).resolve(PositionProvider)
+    lines = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     for m in mutations:
         fn = m.contained_by_top_level_function
         name = getattr(getattr(fn, "name", None), "value", None)
