@@ -11,11 +11,13 @@ from scaling.cli import main
 
 
 @pytest.mark.parametrize("bad", ["5", "3:3", "4:2", "a:b", "-1:2"])
-def test_bad_profile_exits_2_with_one_line(bad, capsys):
-    assert main(["train", "--config", "gpt-tiny", "--workdir", "/nonexistent/x",
-                 "--profile", bad]) == 2
+def test_bad_profile_exits_2_with_one_line(bad, tmp_path, capsys):
+    # --profile=VALUE: "-1:2" as its own word would read as an option (argparse's error)
+    assert main(["train", "--config", "gpt-tiny", "--workdir", str(tmp_path / "run"),
+                 f"--profile={bad}"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--profile" in err
+    assert len(err.splitlines()) == 1, err
+    assert f"--profile {bad!r}: expected START:STOP with 0 <= START < STOP" in err, err
 
 
 def check_restart_cost(workdir, fresh: dict) -> None:
