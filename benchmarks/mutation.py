@@ -91,13 +91,17 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
     p.add_argument("--scratch", default="/tmp/mutation_scratch")
     p.add_argument("--out", required=True, help="JSON lines, one per mutant")
+    p.add_argument("--only", default="", help="comma list of mutant indices (e.g. survivors)")
     a = p.parse_args(argv)
     scratch_copy(a.scratch)
     target = os.path.join(a.scratch, a.module)
     with open(target) as f:
         original = f.read()
     fns = {x for x in a.functions.split(",") if x} or None
-    todo = list(mutants(original, fns))
+    todo = list(enumerate(mutants(original, fns)))
+    if a.only:
+        keep = {int(i) for i in a.only.split(",")}
+        todo = [t for t in todo if t[0] in keep]
     print(f"{a.module}: {len(todo)} mutants", flush=True)
     t0 = time.time()
     baseline = run_tests(a.python, a.scratch, a.tests, a.k, a.timeout * 3)
@@ -106,7 +110,7 @@ def main(argv=None) -> int:
         return 2
     print(f"baseline passes in {time.time() - t0:.0f} s", flush=True)
     with open(a.out, "a") as out:
-        for i, (fn, line, before, after, code) in enumerate(todo):
+        for n, (i, (fn, line, before, after, code)) in enumerate(todo):
             with open(target, "w") as f:
                 f.write(code)
             t = time.time()
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
             out.write(json.dumps(row) + "\n")
             out.flush()
             print(
-                f"[{i + 1}/{len(todo)}] {row['result']:8s} {fn}:{line} "
+                f"[{n + 1}/{len(todo)}] #{i} {row['result']:8s} {fn}:{line} "
                 f"{before[:60]!r} -> {after[:60]!r}",
                 flush=True,
             )

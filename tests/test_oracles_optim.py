@@ -85,6 +85,8 @@ def test_warmup_longer_than_the_run_is_clamped(name):
     assert float(fn(3)) == pytest.approx(3 / 9, rel=1e-5)
     assert float(fn(9)) == pytest.approx(1.0, rel=1e-5)
     assert float(fn(10)) == pytest.approx(0.2, rel=1e-5)
+    # a one-step run has no warmup at all: its only step runs at the peak
+    assert float(schedule(optim, 1)(0)) == pytest.approx(1.0, rel=1e-6)
 
 
 def test_rsqrt_with_zero_warmup_is_inverse_square_root():
