@@ -49,7 +49,7 @@ def _forward(monkeypatch, deterministic: bool):
 
     ids = np.random.default_rng(0).integers(0, MODEL.vocab_size, (B, T)).astype(np.int32)
     gpt = GPT(MODEL, deterministic=deterministic)
-    params = gpt.init(jax.random.key(0), ids)
+    params = jax.jit(gpt.init)(jax.random.key(0), ids)
     monkeypatch.setattr(attention, "dot_product_attention", spy)
     with nn.intercept_methods(record):
         gpt.apply(params, ids, rngs={"dropout": jax.random.key(1)})
@@ -64,6 +64,7 @@ def _dropped(x, y, p):
     return zero.sum() / live.sum(), live.sum()
 
 
+@pytest.mark.slow  # an eager forward pass: ~10 s alone, up to 40 s on a loaded 2-core VM
 def test_embedding_residual_and_mlp_dropout_keep_one_minus_p(monkeypatch):
     drops, _ = _forward(monkeypatch, deterministic=False)
     paths = [path for path, _, _ in drops]
