@@ -193,3 +193,12 @@ def test_mup_scales_hidden_kernels_only():
         np.testing.assert_allclose(out[k], x * factor, err_msg=k)
     assert mup_scale_updates(tree, 1.0) is tree
     assert hidden_lr(6e-3, 4.0) == pytest.approx(1.5e-3)
+
+
+def test_masks_handle_sequence_nodes():
+    """A tree with a tuple of layers (path entries without `.key`): kernels still found."""
+    tree = {"blocks": ({"kernel": np.ones((2, 2))}, {"bias": np.ones(2)}), "kernel": np.ones(3)}
+    assert jax.tree.leaves(decay_mask(tree)) == [True, False, True]
+    scaled = mup_scale_updates(tree, 2.0)
+    np.testing.assert_allclose(scaled["blocks"][0]["kernel"], 0.5)
+    np.testing.assert_allclose(scaled["blocks"][1]["bias"], 1.0)
