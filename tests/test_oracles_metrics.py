@@ -72,7 +72,7 @@ def test_token_accuracy_is_a_numpy_argmax():
     logits, targets, weights = _batch(2)
     hits, count = token_accuracy(jnp.asarray(logits), jnp.asarray(targets), weights)
     want = np.sum((logits.argmax(-1) == targets) * weights)
-    assert 0 < want < weights.sum()
+    assert 0 < want < weights.sum() and want != weights.sum() - want  # inverting it shows
     assert float(hits) == want and float(count) == weights.sum()
     # a target tied for the maximum counts as a hit
     tied = np.zeros((1, 1, V), np.float32)
@@ -88,9 +88,8 @@ def test_masked_lm_accuracies_and_losses_match_numpy():
     logits, targets, weights = _batch(3)
     rng = np.random.default_rng(4)
     nsp_logits = rng.normal(size=(8, 2)).astype(np.float32)  # [B', 2]
-    labels = np.array([0, 1, 1, 0, 1, 0, 0, 1])
-    labels[:3] = nsp_logits[:3].argmax(-1)  # some hits, some misses
-    labels[3:5] = 1 - nsp_logits[3:5].argmax(-1)
+    labels = nsp_logits.argmax(-1)
+    labels[[2, 5]] = 1 - labels[[2, 5]]  # 6 hits, 2 misses: an inverted count (2) differs
     batch = {
         "targets": jnp.asarray(targets),
         "weights": jnp.asarray(weights),
@@ -100,7 +99,7 @@ def test_masked_lm_accuracies_and_losses_match_numpy():
     m = out.metrics
     mlm_hits = np.sum((logits.argmax(-1) == targets) * weights)
     nsp_hits = np.sum(nsp_logits.argmax(-1) == labels)
-    assert 0 < nsp_hits < len(labels)
+    assert nsp_hits == 6 and mlm_hits != weights.sum() - mlm_hits
     assert [float(x) for x in m["mlm_accuracy"]] == [mlm_hits, weights.sum()]
     assert [float(x) for x in m["nsp_accuracy"]] == [nsp_hits, len(labels)]
     nsp_nll = -np.take_along_axis(_log_softmax(nsp_logits), labels[:, None], -1)[:, 0]
