@@ -127,7 +127,7 @@ def main(argv=None) -> int:
             capture_output=True,
             text=True,
         )
-        failed = sorted(set(re.findall(r"^FAILED (\S+)", proc.stdout, re.M)))
+        failed = sorted(set(re.findall(r"^FAILED (.+?)(?: - .*)?$", proc.stdout, re.M)))
         missed += not failed
         print(f"## {name} ({file})\n  tests run: {' '.join(tests)}")
         print("  failing: " + (", ".join(failed) if failed else "NONE (MISSED)"), flush=True)
