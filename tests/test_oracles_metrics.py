@@ -139,6 +139,8 @@ def test_mfu_from_a_fake_clock(monkeypatch):
     assert row["mfu"] == pytest.approx(400.0 * 3.0e6 / (2.0e9 * 4))
     clock.t = 103.5  # the interval restarts at each update
     assert tp.update(tokens=100)["tokens_per_sec"] == pytest.approx(100.0)
+    clock.t = 103.75  # a sub-second interval
+    assert tp.update(tokens=100)["tokens_per_sec"] == pytest.approx(400.0)
     clock.t = 110.0
     tp.reset()
     clock.t = 112.0
