@@ -115,6 +115,12 @@ def test_masked_lm_accuracies_and_losses_match_numpy():
     )
     assert "nsp_accuracy" not in without.metrics
     assert float(without.total) == pytest.approx(mlm_sum, rel=1e-5)
+    # the run's optim.z_loss reaches the MLM loss (PaLM §5: z · log²Z per selected token)
+    config = types.SimpleNamespace(optim=types.SimpleNamespace(z_loss=0.3))
+    with_z = masked_lm.loss((jnp.asarray(logits), jnp.asarray(nsp_logits)), batch, config)
+    log_z = np.log(np.exp(logits.astype(np.float64)).sum(-1))
+    z_sum = mlm_sum + 0.3 * np.sum(log_z**2 * weights)
+    assert float(with_z.metrics["mlm_loss"][0]) == pytest.approx(z_sum, rel=1e-5)
 
 
 class FakeClock:
