@@ -79,6 +79,7 @@ def test_decode_and_band_masks_by_position():
         (4, 1, 3, [1, 1, 1]),
         (4, 2, 5, [0, 1, 0, 1, 0]),
         (4, 3, 7, [0, 1, 0, 0, 1, 0, 0]),
+        (1, 2, 4, [0, 1, 0, 1]),  # a band of width 1: each query sees only itself
     ],
 )
 def test_banded_layers_follow_gpt3_alternation(window, every, n, want):
