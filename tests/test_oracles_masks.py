@@ -85,7 +85,9 @@ def test_decode_and_band_masks_by_position():
 def test_banded_layers_follow_gpt3_alternation(window, every, n, want):
     """GPT-3 §2.1: dense and locally banded layers alternate; layer l is banded when
     l % every == 1 (every = 1: all layers)."""
-    np.testing.assert_array_equal(banded_layers(window, every, n), np.array(want, bool))
+    banded = banded_layers(window, every, n)
+    assert banded.dtype == bool  # a mask: `~banded` and indexing rely on it
+    np.testing.assert_array_equal(banded, np.array(want, bool))
     model = SimpleNamespace(local_window=window, local_every=every)
     widths = band_widths(model, n)
     assert widths.dtype == np.int32
