@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from scaling import cli
+from scaling.laws import parametric
 
 LAW = {"E": 2.0, "A": 300.0, "B": 900.0, "alpha": 0.30, "beta": 0.45}
 TRUE_A = LAW["beta"] / (LAW["alpha"] + LAW["beta"])  # N_opt ∝ C^a (Chinchilla eq. 4)
@@ -71,6 +72,23 @@ def test_fit_recovers_the_generating_law(tmp_path, columns):
     for pred in summary["approach3"]["predictions"]:
         assert pred["N_opt"] == pytest.approx(n_opt(pred["C"]), rel=0.05)
         assert pred["D_opt"] == pytest.approx(pred["C"] / (6 * n_opt(pred["C"])), rel=0.05)
+        n, c = n_opt(pred["C"]), pred["C"]
+        assert pred["loss"] == pytest.approx(law(n, c / (6 * n)), rel=1e-3)
+
+
+def test_law_and_allocation_formulas():
+    """predict_loss is the law; compute_optimal is Chinchilla eq. 4 and minimizes L on C."""
+    values = [LAW[k] for k in parametric.PARAMS]
+    n = np.array([1e6, 3e8, 1e11])
+    d = np.array([2e9, 5e7, 1e12])
+    np.testing.assert_allclose(parametric.predict_loss(values, n, d), law(n, d), rtol=1e-12)
+    for c in (1e18, 1e22):
+        opt = parametric.compute_optimal(values, c)
+        assert opt["N_opt"] == pytest.approx(n_opt(c), rel=1e-9)
+        assert opt["D_opt"] == pytest.approx(c / (6 * n_opt(c)), rel=1e-9)
+        assert opt["loss"] == pytest.approx(law(n_opt(c), c / (6 * n_opt(c))), rel=1e-9)
+        grid = opt["N_opt"] * np.array([0.9, 1.1])
+        assert np.all(law(grid, c / (6 * grid)) > opt["loss"])
 
 
 def test_fit_reads_renamed_columns(tmp_path):
