@@ -178,3 +178,10 @@ def test_mfu_on_cpu_uses_the_host_matmul_rate(monkeypatch):
 def test_device_peak_table(kind, peak):
     """Published dense bf16 peaks (NVIDIA H100 SXM and A100 datasheets; Cloud TPU docs)."""
     assert metrics.device_peak_flops(types.SimpleNamespace(device_kind=kind)) == peak
+
+
+def test_device_peak_defaults_to_the_first_device(monkeypatch):
+    """No device given: the first of jax.devices() (a host may hold just one)."""
+    one = [types.SimpleNamespace(device_kind="TPU v4")]
+    monkeypatch.setattr(metrics.jax, "devices", lambda: one)
+    assert metrics.device_peak_flops() == 275e12
