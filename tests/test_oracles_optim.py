@@ -197,8 +197,12 @@ def test_mup_scales_hidden_kernels_only():
 
 def test_masks_handle_sequence_nodes():
     """A tree with a tuple of layers (path entries without `.key`): kernels still found."""
-    tree = {"blocks": ({"kernel": np.ones((2, 2))}, {"bias": np.ones(2)}), "kernel": np.ones(3)}
-    assert jax.tree.leaves(decay_mask(tree)) == [True, False, True]
+    tree = {
+        "blocks": ({"kernel": np.ones((2, 2))}, {"bias": np.ones(2)}),
+        "kernel": np.ones(3),
+        "pair": (np.ones(2), np.ones(2)),  # leaves whose own path entry is an index
+    }
+    assert jax.tree.leaves(decay_mask(tree)) == [True, False, True, False, False]
     scaled = mup_scale_updates(tree, 2.0)
     np.testing.assert_allclose(scaled["blocks"][0]["kernel"], 0.5)
     np.testing.assert_allclose(scaled["blocks"][1]["bias"], 1.0)
