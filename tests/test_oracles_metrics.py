@@ -45,6 +45,8 @@ def test_token_losses_and_z_loss_match_numpy():
         want = np.sum((nll + z * log_z**2) * weights)
         assert float(total) == pytest.approx(want, rel=1e-5)
         assert float(weight) == pytest.approx(weights.sum())
+    default, _ = token_losses(jnp.asarray(logits), jnp.asarray(targets), weights)  # no z-loss
+    assert float(default) == pytest.approx(np.sum(nll * weights), rel=1e-5)
 
 
 def test_smoothed_losses_match_numpy():
