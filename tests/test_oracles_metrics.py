@@ -68,6 +68,8 @@ def test_smoothed_losses_match_numpy():
         assert float(s) == pytest.approx(np.sum((smoothed + z * log_z**2) * weights), rel=1e-5)
         assert float(n) == pytest.approx(np.sum(nll * weights), rel=1e-5)
         assert float(w) == pytest.approx(weights.sum())
+    s0, _, _ = smoothed_token_losses(jnp.asarray(logits), jnp.asarray(targets), weights, eps, vocab)
+    assert float(s0) == pytest.approx(np.sum(smoothed * weights), rel=1e-5)  # no z-loss
 
 
 def test_token_accuracy_is_a_numpy_argmax():
