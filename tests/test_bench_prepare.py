@@ -56,5 +56,5 @@ def test_summary_ratios_marginal_rates_and_extrapolation():
 
 def test_parse_workers():
     assert parse_workers("2, 1,2") == [1, 2]
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="--workers 'one': expected worker counts >= 1"):
         parse_workers("one")

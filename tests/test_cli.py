@@ -23,17 +23,22 @@ def run_cli(args, capsys):
     (["params", "--config", "gpt-5"], "unknown preset 'gpt-5'"),
     (["params", "--config", "gpt-tiny", "--set", "model.dmodel=3"], "unknown key 'dmodel'"),
     (["params", "--config", "gpt-tiny", "--set", "model.n_heads=3"],
-     "model.n_heads=3 does not divide model.d_model=128"),
-    (["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"], "type int"),
-    (["params", "--config", "gpt-tiny", "--set", "train"], "section.key=value"),
-    (["params", "--config", "gpt-tiny", "--set", "model=3"], "is a section"),
+     "model.n_heads=3 does not divide model.d_model=128; choose heads"),
+    (["params", "--config", "gpt-tiny", "--set", "model.d_model=abc"],
+     "--set model.d_model=abc: expected a value of type int"),
+    (["params", "--config", "gpt-tiny", "--set", "train"],
+     "--set 'train': expected the form section.key=value"),
+    (["params", "--config", "gpt-tiny", "--set", "model=3"],
+     "--set model: 'model' is a section; name one of its keys"),
     (["params", "--config", "gpt-tiny", "--set", "model.norm=middle"], "expected one of pre"),
     (["params", "--config", "gpt-tiny", "--set", "mesh.data=-1", "--set", "mesh.fsdp=-1"],
      "at most one may be -1"),
-    (["params", "--config", "gpt-tiny", "--set", "train.microbatches=5"], "does not divide"),
+    (["params", "--config", "gpt-tiny", "--set", "train.microbatches=5"],
+     "train.microbatches=5 does not divide train.global_batch=32"),
     (["params"], "the following arguments are required: --config"),
     (["--host-devices", "-3", "params", "--config", "gpt-tiny"], "--host-devices -3"),
-    (["eval", "--workdir", "x", "--tasks", "next_line", "--shots", "a"], "--shots 'a'"),
+    (["eval", "--workdir", "{run}", "--tasks", "next_line", "--shots", "a"],
+     "--shots 'a': expected integers (or max) separated by commas"),
     (["bench", "compile", "--config", "gpt-tiny", "--topology", "v9x:1x1"],
      "cannot describe TPU topology"),
     (["bench", "train", "--config", "gpt-tiny", "--steps", "0"], "--steps 0"),
@@ -47,13 +52,22 @@ def run_cli(args, capsys):
     (["params", "--config", "transformer-tiny", "--set", "optim.schedule=linear"],
      "expected one of cosine, rsqrt"),
     (["params", "--config", "transformer-tiny", "--set", "optim.label_smoothing=1"],
-     "label_smoothing"),
-    (["translate", "--workdir", "x", "--beam", "0", "--input", "x"], "--beam"),
-    (["translate", "--workdir", "x", "--input", "/nonexistent/in.txt"], "no such file"),
-    (["eval", "--workdir", "x", "--tasks", "bleu", "--beam", "0"], "--beam"),
-    (["frobnicate"], "invalid choice"),
+     "optim.label_smoothing=1.0: must lie in [0, 1)"),
+    (["translate", "--workdir", "{run}", "--beam", "0", "--input", "{run}/config.json"],
+     "--beam and --batch must be >= 1"),
+    (["translate", "--workdir", "{run}", "--input", "/nonexistent/in.txt"],
+     "--input /nonexistent/in.txt: no such file"),
+    (["eval", "--workdir", "{run}", "--tasks", "bleu", "--beam", "0"],
+     "--limit must be >= 0, --beam >= 1"),
+    (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
 ])
-def test_bad_input_exits_2_with_one_line(args, needle, capsys):
+def test_bad_input_exits_2_with_one_line(args, needle, tmp_path, capsys):
+    # "{run}": a run directory with a valid config.json, so that a bad flag, not a missing
+    # directory, is what fails
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(get_preset("gpt-tiny").to_json())
+    args = [a.replace("{run}", str(run)) for a in args]
     code, out, err = run_cli(args, capsys)
     assert code == 2
     assert needle in err

@@ -6,6 +6,7 @@ every row is read off its tokens: the oracle for the proportions is a hand count
 
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -73,15 +74,23 @@ def test_parse_normalizes_weights_and_reads_globs():
     assert parse_spec("mix:text:a,text:b").names == ("text1", "text2")
 
 
-@pytest.mark.parametrize("bad", ["mix:", "mix:0*embedded", "mix:-1*embedded", "mix:1*foo:x",
-                                 "mix:nan*embedded", "mix:mix:embedded", "mix:0.5*"])
-def test_bad_mixtures_exit_2_with_one_line(bad, capsys):
-    with pytest.raises(DataError):
+@pytest.mark.parametrize("bad,needle", [
+    ("mix:", "bad mixture item '' (weight 1.0)"),
+    ("mix:0*embedded", "bad mixture item 'embedded' (weight 0.0)"),
+    ("mix:-1*embedded", "bad mixture item 'embedded' (weight -1.0)"),
+    ("mix:1*foo:x", "mixture item '1*foo:x' is not a data source"),
+    ("mix:nan*embedded", "bad mixture item 'embedded' (weight nan)"),
+    ("mix:mix:embedded", "a mixture cannot contain a mixture"),
+    ("mix:0.5*", "bad mixture item '' (weight 0.5)"),
+])
+def test_bad_mixtures_exit_2_with_one_line(bad, needle, tmp_path, capsys):
+    with pytest.raises(DataError, match=re.escape(f"--data {bad!r}: {needle}")):
         parse_spec(bad)
-    assert main(["train", "--config", "gpt-tiny", "--workdir", "/nonexistent/x",
+    # a run directory that could be created: the --data check is the one that fires
+    assert main(["train", "--config", "gpt-tiny", "--workdir", str(tmp_path / "run"),
                  "--data", bad]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "mix" in err
+    assert len(err.splitlines()) == 1 and f"--data {bad!r}: {needle}" in err, err
 
 
 def test_allocation_is_unbiased_and_within_one_row():

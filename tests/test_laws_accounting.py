@@ -210,3 +210,9 @@ def test_conversions():
     assert acc.epochs(3e9, 1e9) == pytest.approx(3.0)
     with pytest.raises(UserError, match="global_batch=0"):
         acc.tokens_per_step(0, 1024)
+
+
+def test_no_window_is_dense_attention():
+    """Without a band (the default): T/2 keys causal (the halved convention), T bidirectional."""
+    assert acc.mean_keys_per_query(16, True) == 8.0
+    assert acc.mean_keys_per_query(16, False) == 16.0

@@ -121,9 +121,12 @@ def test_fit_command_writes_fit_json_report_and_figures(tmp_path, capsys):
     assert "approach 3: E=" in capsys.readouterr().out
 
 
-def test_fit_command_rejects_bad_flags(tmp_path):
-    with pytest.raises(SystemExit):
+def test_fit_command_rejects_bad_flags(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
         _parse(["--results", "x", "--out", "y", "--budgets", "1e21,abc"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --budgets: '1e21,abc': expected numbers like 1e21,1e23" in err, err
     path = _isoflop_table(tmp_path)
     with pytest.raises(UserError, match="--bootstrap -1"):
         commands.fit_command(_parse(["--results", path, "--out", "o", "--bootstrap", "-1"]))

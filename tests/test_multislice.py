@@ -55,7 +55,11 @@ def test_batch_is_split_over_replica_data_fsdp():
     assert len(mesh.devices.flat) == len(jax.devices())
 
 
-@pytest.mark.parametrize("args", [["--set", "mesh.replica=0"], ["--slices", "2"]])
-def test_bad_replica_or_slices_exit_2(args, capsys):
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "mesh.replica=0"], "mesh.replica=0: must be a positive integer"),
+    (["--slices", "2"], "--slices 2: give a positive count, with --topology"),
+])
+def test_bad_replica_or_slices_exit_2(args, needle, capsys):
     assert main(["bench", "compile", "--config", "gpt-tiny", *args]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err

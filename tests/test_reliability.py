@@ -235,24 +235,50 @@ def _bad_config(workdir, text):
     return workdir
 
 
+# name: (argv, the message expected). "{run}" is a real run directory (checkpoints at steps
+# 2 and 4), "{tmp}" an empty one, so that the check under test is the one that fires: with
+# it deleted, the command would get further (and print something else).
 BAD = {
-    "nan lr": ["params", "--config", "gpt-tiny", "--set", "optim.lr=nan"],
-    "inf dropout": ["params", "--config", "gpt-tiny", "--set", "model.dropout=inf"],
-    "huge vocabulary": ["params", "--config", "gpt-tiny", "--set", "model.vocab_size=1e12"],
-    "overflowing model": ["params", "--config", "gpt-tiny", "--set", "model.d_model=2000000",
-                          "--set", "model.n_heads=1", "--set", "model.d_ff=2000000"],
-    "host devices": ["--host-devices", "100000", "params", "--config", "gpt-tiny"],
-    "stop_at 0": ["train", "--config", "gpt-tiny", "--stop_at", "0"],
-    "bench steps 0": ["bench", "data", "--config", "gpt-tiny", "--steps", "0"],
-    "temperature nan": ["generate", "--workdir", "x", "--prompt", "a", "--temperature", "nan"],
-    "non-UTF-8 prompt": ["generate", "--workdir", "x", "--prompt", "caf\udce9"],
+    "nan lr": (["params", "--config", "gpt-tiny", "--set", "optim.lr=nan"],
+               "--set optim.lr=nan: expected a finite number"),
+    "inf dropout": (["params", "--config", "gpt-tiny", "--set", "model.dropout=inf"],
+                    "--set model.dropout=inf: expected a finite number"),
+    "huge vocabulary": (["params", "--config", "gpt-tiny", "--set", "model.vocab_size=1e12"],
+                        "model.vocab_size=1000000000000: larger than 2,147,483,647"),
+    "overflowing model": (["params", "--config", "gpt-tiny", "--set", "model.d_model=2000000",
+                           "--set", "model.n_heads=1", "--set", "model.d_ff=2000000"],
+                          "parameters, more than 1e+13"),
+    "host devices": (["--host-devices", "100000", "params", "--config", "gpt-tiny"],
+                     "--host-devices 100000: at most 1024 simulated CPU devices"),
+    "stop_at 0": (["train", "--config", "gpt-tiny", "--workdir", "{tmp}", "--stop_at", "0"],
+                  "--stop_at 0: expected a step >= 1"),
+    "bench steps 0": (["bench", "data", "--config", "gpt-tiny", "--steps", "0"],
+                      "--steps 0: expected at least one step"),
+    "temperature nan": (["generate", "--workdir", "{run}", "--prompt", "a", "--temperature",
+                         "nan"], "--temperature nan: expected a finite value >= 0"),
+    "temperature -1": (["generate", "--workdir", "{run}", "--prompt", "a", "--temperature",
+                        "-1"], "--temperature -1.0: expected a finite value >= 0"),
+    "top-p 0": (["generate", "--workdir", "{run}", "--prompt", "a", "--top-p", "0"],
+                "--top-p 0.0: expected a mass in (0, 1]"),
+    "non-UTF-8 prompt": (["generate", "--workdir", "{run}", "--prompt", "caf\udce9"],
+                         "--prompt is not valid UTF-8 text"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_bad_flags(name, capsys):
-    assert main(BAD[name]) == 2
-    one_error_line(capsys)
+def test_bad_flags(name, four_steps, tmp_path, capsys):
+    argv, needle = BAD[name]
+    argv = [a.replace("{run}", str(four_steps)).replace("{tmp}", str(tmp_path / "run"))
+            for a in argv]
+    assert main(argv) == 2
+    assert needle in one_error_line(capsys)
+
+
+def test_the_generate_run_directory_is_valid(four_steps, capsys):
+    """The run that test_bad_flags' generate cases use generates with good flags."""
+    assert main(["generate", "--workdir", str(four_steps), "--prompt", "a",
+                 "--max-new-tokens", "2", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.startswith("a")
 
 
 @pytest.mark.parametrize("text,needle", [
