@@ -37,9 +37,11 @@ def _qkv(B, T, S, N=2, H=32):
 
 def _value_and_grads(attend, q, k, v, cot):
     """Output and d(<out, cot>)/d(q, k, v): the cotangent makes every output entry count."""
+
     def loss(q, k, v):
         out = attend(q, k, v)
         return jnp.sum(out * cot), out
+
     (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(q, k, v)
     return out, grads
 
@@ -48,7 +50,7 @@ def _assert_equal(a, b):
     out_a, grads_a = a
     out_b, grads_b = b
     np.testing.assert_allclose(out_b, out_a, rtol=1e-5, atol=1e-5)
-    for ga, gb in zip(grads_a, grads_b):
+    for ga, gb in zip(grads_a, grads_b, strict=True):
         np.testing.assert_allclose(gb, ga, rtol=1e-5, atol=1e-5)
 
 
@@ -62,11 +64,17 @@ def test_causal_packed_banded_self_attention_equals_xla():
     @jax.jit
     def both(band):
         xla = _value_and_grads(
-            lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec, band)),
-            q, k, v, cot)
+            lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec, band)), q, k, v, cot
+        )
         fused = _value_and_grads(
-            lambda q, k, v: splash.splash_attention(q, k, v, spec, band, width=WIDTH,
-                                                    interpret=True), q, k, v, cot)
+            lambda q, k, v: splash.splash_attention(
+                q, k, v, spec, band, width=WIDTH, interpret=True
+            ),
+            q,
+            k,
+            v,
+            cot,
+        )
         return xla, fused
 
     for band in (0, WIDTH):  # a dense and a banded layer of one scanned stack
@@ -80,9 +88,11 @@ def test_cross_attention_of_two_lengths_equals_xla():
     k_seg = jnp.ones((B, S), jnp.int32).at[0, 128:].set(2).at[1, 192:].set(0)
     spec = MaskSpec(q_seg, k_seg)
     xla = _value_and_grads(
-        lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec)), q, k, v, cot)
+        lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec)), q, k, v, cot
+    )
     fused = _value_and_grads(
-        lambda q, k, v: splash.splash_attention(q, k, v, spec, interpret=True), q, k, v, cot)
+        lambda q, k, v: splash.splash_attention(q, k, v, spec, interpret=True), q, k, v, cot
+    )
     _assert_equal(xla, fused)
 
 
@@ -101,11 +111,12 @@ def test_sharded_over_rows_and_heads_equals_xla():
     def fused(q, k, v):
         with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return _value_and_grads(
-                lambda q, k, v: splash.splash_attention(q, k, v, spec, interpret=True),
-                q, k, v, cot)
+                lambda q, k, v: splash.splash_attention(q, k, v, spec, interpret=True), q, k, v, cot
+            )
 
     lowered = fused.lower(q, k, v).as_text()
     assert "shard_map" in lowered or "manual" in lowered  # the kernel runs per device
     xla = _value_and_grads(
-        lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec)), q, k, v, cot)
+        lambda q, k, v: dot_product_attention(q, k, v, attention_mask(spec)), q, k, v, cot
+    )
     _assert_equal(xla, fused(q, k, v))

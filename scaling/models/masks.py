@@ -63,7 +63,6 @@ def decode_mask(q_positions: jax.Array, S: int) -> jax.Array:
     return (jnp.arange(S)[None, None, :] <= q_positions[:, :, None])[:, None]  # [B, 1, T, S]
 
 
-
 @struct.dataclass
 class MaskSpec:
     """Who may attend to whom in one attention call, without the [B, T, S] array.

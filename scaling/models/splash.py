@@ -32,9 +32,17 @@ TPU_MULTIPLE = 128  # on TPU, lengths must be a multiple of the 128-lane vector 
 
 def _block_sizes(T: int, S: int) -> splash.BlockSizes:
     bq, bk = min(BLOCK, T), min(BLOCK, S)
-    return splash.BlockSizes(block_q=bq, block_kv=bk, block_kv_compute=bk, block_q_dkv=bq,
-                             block_kv_dkv=bk, block_kv_dkv_compute=bk, block_q_dq=bq,
-                             block_kv_dq=bk, use_fused_bwd_kernel=False)
+    return splash.BlockSizes(
+        block_q=bq,
+        block_kv=bk,
+        block_kv_compute=bk,
+        block_q_dkv=bq,
+        block_kv_dkv=bk,
+        block_kv_dkv_compute=bk,
+        block_q_dq=bq,
+        block_kv_dq=bk,
+        use_fused_bwd_kernel=False,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -48,9 +56,13 @@ def _kernel(N: int, T: int, S: int, causal: bool, band: int, interpret: bool):
         mask = splash.LocalMask((T, S), (left, right), offset=S - T)
     else:
         mask = splash.FullMask((T, S))
-    return splash.make_splash_mha(splash.MultiHeadMask([mask] * N), head_shards=1,
-                                  q_seq_shards=1, block_sizes=_block_sizes(T, S),
-                                  interpret=interpret)
+    return splash.make_splash_mha(
+        splash.MultiHeadMask([mask] * N),
+        head_shards=1,
+        q_seq_shards=1,
+        block_sizes=_block_sizes(T, S),
+        interpret=interpret,
+    )
 
 
 def _local(q, k, v, q_seg, k_seg, band, *, causal: bool, width: int, interpret: bool):
@@ -61,6 +73,7 @@ def _local(q, k, v, q_seg, k_seg, band, *, causal: bool, width: int, interpret: 
     def run(kernel):
         def one(q, k, v, qs, ks):  # one row: [N, T, H]
             return kernel(q, k, v, segment_ids=splash.SegmentIds(qs, ks))
+
         return jax.vmap(one)(q, k, v, q_seg, k_seg)  # [B, N, T, H]
 
     dense = functools.partial(run, _kernel(N, T, S, causal, 0, interpret))
@@ -70,8 +83,17 @@ def _local(q, k, v, q_seg, k_seg, band, *, causal: bool, width: int, interpret: 
     return jax.lax.cond(band == 0, dense, banded)
 
 
-def splash_attention(q, k, v, spec: MaskSpec, band=None, *, width: int = 0,
-                     scale: float | None = None, interpret: bool = False) -> jax.Array:
+def splash_attention(
+    q,
+    k,
+    v,
+    spec: MaskSpec,
+    band=None,
+    *,
+    width: int = 0,
+    scale: float | None = None,
+    interpret: bool = False,
+) -> jax.Array:
     """softmax(scale · q kᵀ + mask) v by the splash kernel; the same contract as
     attention.dot_product_attention with the mask given by `spec` and `band` (a layer's band
     width, traced: 0 or `width`, the configured model.local_window).
@@ -85,15 +107,19 @@ def splash_attention(q, k, v, spec: MaskSpec, band=None, *, width: int = 0,
     k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, N, S, H]
     band = jnp.asarray(0 if band is None else band, jnp.int32)
     fn = functools.partial(_local, causal=spec.causal, width=width, interpret=interpret)
-    args = (q, k, v, spec.q_segments.astype(jnp.int32), spec.k_segments.astype(jnp.int32),
-            band)
+    args = (q, k, v, spec.q_segments.astype(jnp.int32), spec.k_segments.astype(jnp.int32), band)
     mesh = jax.sharding.get_abstract_mesh()
     if not mesh.empty and "tensor" in mesh.axis_names:
         rows = tuple(a for a in BATCH_AXES if a in mesh.axis_names)
         heads, seg = P(rows, "tensor", None, None), P(rows, None)
         free = set(mesh.axis_names) - set(mesh.manual_axes)  # a pipeline's stage is manual
-        fn = jax.shard_map(fn, mesh=mesh, in_specs=(heads, heads, heads, seg, seg, P()),
-                           out_specs=heads, axis_names=free & {*rows, "tensor"},
-                           check_vma=False)
+        fn = jax.shard_map(
+            fn,
+            mesh=mesh,
+            in_specs=(heads, heads, heads, seg, seg, P()),
+            out_specs=heads,
+            axis_names=free & {*rows, "tensor"},
+            check_vma=False,
+        )
     out = fn(*args)  # [B, N, T, H]
     return out.transpose(0, 2, 1, 3)  # [B, T, N, H]
