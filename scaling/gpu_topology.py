@@ -56,9 +56,11 @@ def parse(topology: str) -> tuple[str, str]:
     kind, _, shape = topology.partition(":")
     kind = kind.lower()
     if kind not in TARGETS or not SHAPE.match(shape):
-        raise UserError(f"--topology {topology!r}: expected GPU:SLICESxHOSTSxDEVICES with GPU "
-                        f"one of {', '.join(TARGETS)}, e.g. h100:1x1x8 (one 8-GPU node) or "
-                        f"h100:1x4x8 (four)")
+        raise UserError(
+            f"--topology {topology!r}: expected GPU:SLICESxHOSTSxDEVICES with GPU "
+            f"one of {', '.join(TARGETS)}, e.g. h100:1x1x8 (one 8-GPU node) or "
+            f"h100:1x4x8 (four)"
+        )
     return kind, shape
 
 
@@ -68,11 +70,13 @@ def gpu_devices(topology: str):
     from jax.experimental import topologies
 
     try:
-        desc = topologies.get_topology_desc(platform="cuda", topology=shape,
-                                            target_config=target_text(kind))
+        desc = topologies.get_topology_desc(
+            platform="cuda", topology=shape, target_config=target_text(kind)
+        )
     except Exception as e:  # the CUDA plugin missing, or a target it cannot parse
-        raise UserError(f"cannot describe GPU topology {topology!r} ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:160]}); install the CUDA plugin: pip "
-                        f"install 'scaling[gpu]' (jax[cuda12] of the installed jax version)") \
-            from None
+        raise UserError(
+            f"cannot describe GPU topology {topology!r} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:160]}); install the CUDA plugin: pip "
+            f"install 'scaling[gpu]' (jax[cuda12] of the installed jax version)"
+        ) from None
     return desc.devices

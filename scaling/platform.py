@@ -86,11 +86,19 @@ def _blocker(config, fused: str, platform: str) -> str | None:
     return None
 
 
+def attention_summary(config, devices) -> dict:
+    """summary.json's `attention`: the setting, the path it runs on `devices`, the attention
+    dropout that path applies and the notes (why not fused; the recipe)."""
+    path, rate, notes = attention_plan(config, platform_of(devices))
+    return {"setting": config.model.attention, "path": path, "attn_dropout": rate,
+            "notes": notes}
+
+
 def attention_line(config, devices) -> str:
     """One line for start-up and `bench compile`: the path `config` runs and why."""
-    path, _, notes = attention_plan(config, platform_of(devices))
-    return f"attention: {path} (model.attention={config.model.attention})" + \
-        "".join(f"; {n}" for n in notes)
+    s = attention_summary(config, devices)
+    return f"attention: {s['path']} (model.attention={s['setting']})" + \
+        "".join(f"; {n}" for n in s["notes"])
 
 
 # CPU unrolls scanned stacks up to this depth: measured faster there (no while loop, no
