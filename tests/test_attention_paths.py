@@ -88,7 +88,7 @@ def test_auto_takes_the_fused_kernel_without_attention_dropout_and_says_so():
 def test_a_fused_kernel_that_cannot_run_gives_way_to_xla_with_one_reason(
     setting, platform, changes, needle
 ):
-    c = _config(attention=setting, attn_dropout=0.0, **changes)
+    c = _config(**{"attention": setting, "attn_dropout": 0.0, **changes})
     path, rate, notes = attention_plan(c, platform)
     assert path == "xla" and rate == c.model.attn_dropout
     assert len(notes) == 1 and needle in notes[0]
