@@ -24,7 +24,6 @@ def small_blocks(monkeypatch):
     """128-row blocks, so 256-long sequences span several blocks and the kernel's block
     skipping (fully masked blocks) is exercised."""
     monkeypatch.setattr(splash, "BLOCK", 128)
-    splash._kernel.cache_clear()
 
 
 def _qkv(B, T, S, N=2, H=32):

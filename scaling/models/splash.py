@@ -45,7 +45,6 @@ def _block_sizes(T: int, S: int) -> splash.BlockSizes:
     )
 
 
-@functools.lru_cache(maxsize=64)
 def _kernel(N: int, T: int, S: int, causal: bool, band: int, interpret: bool):
     """The splash kernel for N heads of [T, S] attention: keys s may be seen from query t
     when (not causal or s <= t') and (band == 0 or |t' - s| < band), t' = t + S - T (queries
@@ -56,13 +55,16 @@ def _kernel(N: int, T: int, S: int, causal: bool, band: int, interpret: bool):
         mask = splash.LocalMask((T, S), (left, right), offset=S - T)
     else:
         mask = splash.FullMask((T, S))
-    return splash.make_splash_mha(
-        splash.MultiHeadMask([mask] * N),
-        head_shards=1,
-        q_seq_shards=1,
-        block_sizes=_block_sizes(T, S),
-        interpret=interpret,
-    )
+    # Built in the trace that calls it, never cached across traces (a kernel built in one
+    # trace holds that trace's arrays); the mask tables are NumPy work on the block grid.
+    with jax.ensure_compile_time_eval():
+        return splash.make_splash_mha(
+            splash.MultiHeadMask([mask] * N),
+            head_shards=1,
+            q_seq_shards=1,
+            block_sizes=_block_sizes(T, S),
+            interpret=interpret,
+        )
 
 
 def _local(q, k, v, q_seg, k_seg, band, *, causal: bool, width: int, interpret: bool):
