@@ -14,7 +14,7 @@ from scaling.config import MeshConfig
 from scaling.models import splash
 from scaling.models.attention import dot_product_attention
 from scaling.models.masks import MaskSpec, attention_mask
-from scaling.sharding import make_mesh
+from scaling.sharding import axis_rules, make_mesh
 
 WIDTH = 48  # the band of banded layers (model.local_window)
 
@@ -108,7 +108,7 @@ def test_sharded_over_rows_and_heads_equals_xla():
 
     @jax.jit
     def fused(q, k, v):
-        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+        with axis_rules(mesh), jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
             return _value_and_grads(
                 lambda q, k, v: splash.splash_attention(q, k, v, spec, interpret=True), q, k, v, cot
             )

@@ -7,9 +7,9 @@ attention of Dao et al. 2022 with the mask known when tracing) skips the blocks 
 and never stores the [T, S] probabilities. Its mask is static: the causal/band part is one
 of two kernels chosen per layer (dense or banded, `lax.cond` on the scanned layer's band
 width), the segment ids of packed documents travel as data. It runs on one device's share:
-`splash_attention` wraps it in a shard_map with rows split over the batch axes and heads
-over `tensor`, as the rest of the step lays them out (scaling/sharding.py). On CPU the same
-kernel runs in Pallas interpret mode, which the tests compare against the XLA path.
+`splash_attention` wraps it in a shard_map with rows and heads split as the step's logical
+rules lay out "batch" and "heads" (scaling/sharding.py: replica × data × fsdp, tensor). On
+CPU the same kernel runs in Pallas interpret mode, which the tests compare against the XLA path.
 
 No attention-probability dropout: the kernel has none (scaling/platform.py chooses).
 """
@@ -20,11 +20,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from flax import linen as nn
 from jax.experimental.pallas.ops.tpu import splash_attention as splash
 from jax.sharding import PartitionSpec as P
 
 from scaling.models.masks import MaskSpec
-from scaling.sharding import BATCH_AXES
 
 BLOCK = 512  # rows/columns of one kernel block (the library's default), cut to the length
 TPU_MULTIPLE = 128  # on TPU, lengths must be a multiple of the 128-lane vector width
@@ -111,17 +111,25 @@ def splash_attention(
     fn = functools.partial(_local, causal=spec.causal, width=width, interpret=interpret)
     args = (q, k, v, spec.q_segments.astype(jnp.int32), spec.k_segments.astype(jnp.int32), band)
     mesh = jax.sharding.get_abstract_mesh()
-    if not mesh.empty and "tensor" in mesh.axis_names:
-        rows = tuple(a for a in BATCH_AXES if a in mesh.axis_names)
-        heads, seg = P(rows, "tensor", None, None), P(rows, None)
-        free = set(mesh.axis_names) - set(mesh.manual_axes)  # a pipeline's stage is manual
+    free = set() if mesh.empty else set(mesh.axis_names) - set(mesh.manual_axes)
+    # rows and heads laid out as the step's logical rules say (scaling/sharding.py)
+    rows, heads = (_axes(a, free) for a in nn.logical_to_mesh_axes(("batch", "heads")))
+    if rows or heads:
+        q_spec, seg = P(rows, heads, None, None), P(rows, None)
         fn = jax.shard_map(
             fn,
             mesh=mesh,
-            in_specs=(heads, heads, heads, seg, seg, P()),
-            out_specs=heads,
-            axis_names=free & {*rows, "tensor"},
+            in_specs=(q_spec, q_spec, q_spec, seg, seg, P()),
+            out_specs=q_spec,
+            axis_names={*(rows or ()), *(heads or ())},
             check_vma=False,
         )
     out = fn(*args)  # [B, N, T, H]
     return out.transpose(0, 2, 1, 3)  # [B, T, N, H]
+
+
+def _axes(entry, free: set) -> tuple[str, ...] | None:
+    """The mesh axes of one logical-rule entry that this shard_map may split over."""
+    names = (entry,) if isinstance(entry, str) else tuple(entry or ())
+    kept = tuple(a for a in names if a in free)
+    return kept or None
