@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark for the README's "Performance" table, in one call, on one GPU (an H200
 # takes about 6-7 minutes): gpt2-small (seq 1024) and gpt3-1.3b (seq 2048), bfloat16,
-# XLA vs cuDNN attention, scanned vs unrolled stack, remat none vs dots; each line prints
+# XLA vs the default attention (auto: cuDNN's fused kernel on GPU), scanned vs unrolled stack, remat none vs dots; each line prints
 # tokens/s, MFU in our FLOP convention and PaLM's, and peak device memory; then the GPU test
 # file's results. Fails loudly: no GPU, a CPU fallback, a failed benchmark or a failed GPU
 # test ends with a non-zero exit and a FAILED line, never a silent fallback.
@@ -40,18 +40,22 @@ run() {  # run LABEL PRESET SEQ BATCH ATTENTION UNROLL REMAT
   if ! grep -q "tokens/s" "$out" || ! grep -q " on 1 x .*\(H[0-9]\|A100\|GPU\|NVIDIA\)" "$out"; then
     echo "FAILED: $label (no result, or not on the GPU)" | tee -a "$LOG"
     failures=$((failures + 1))
+  elif [ "$attn" = auto ] && ! grep -q "^attention: cudnn" "$out"; then
+    echo "FAILED: $label (auto did not take the cuDNN kernel: see its attention line)" \
+      | tee -a "$LOG"
+    failures=$((failures + 1))
   fi
 }
 
 #   label                preset      seq  batch attention scan_unroll remat
 run "small xla scan"     gpt2-small 1024 16 xla   1  none
-run "small cudnn scan"   gpt2-small 1024 16 cudnn 1  none
-run "small cudnn unroll" gpt2-small 1024 16 cudnn 12 none
-run "small cudnn dots"   gpt2-small 1024 32 cudnn 1  dots
+run "small auto scan"    gpt2-small 1024 16 auto  1  none
+run "small auto unroll"  gpt2-small 1024 16 auto  12 none
+run "small auto dots"    gpt2-small 1024 32 auto  1  dots
 run "1.3b xla scan dots" gpt3-1.3b  2048 8  xla   1  dots
-run "1.3b cudnn scan"    gpt3-1.3b  2048 8  cudnn 1  none
-run "1.3b cudnn dots"    gpt3-1.3b  2048 8  cudnn 1  dots
-run "1.3b cudnn unroll"  gpt3-1.3b  2048 8  cudnn 24 dots
+run "1.3b auto scan"     gpt3-1.3b  2048 8  auto  1  none
+run "1.3b auto dots"     gpt3-1.3b  2048 8  auto  1  dots
+run "1.3b auto unroll"   gpt3-1.3b  2048 8  auto  24 dots
 
 echo "== tests/test_gpu.py" | tee -a "$LOG"
 if ! timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py \

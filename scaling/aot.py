@@ -1,15 +1,19 @@
-"""Ahead-of-time compilation for a TPU topology this machine does not have.
+"""Ahead-of-time compilation for a TPU or GPU topology this machine does not have.
 
 `scaling bench compile --config gpt3-175b --topology v5p:8x8x8` lowers and compiles the real
 train step for that slice (`--slices 2 --set mesh.replica=2`: two such slices joined over
 the data-centre network) (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
-memory, so an out-of-memory layout is caught before a pod is rented. Without `--topology`
-it compiles for this host's devices. Any family: the batch comes from its objective's schema.
+memory, so an out-of-memory layout is caught before a pod is rented; `--topology h100:1x4x8`
+does the same for four 8-GPU nodes (scaling/gpu_topology.py; needs `scaling[gpu]`, no GPU).
+It also reports the attention path and how many fused attention kernels the compiled step
+calls. Without `--topology` it compiles for this host's devices. Any family: the batch
+comes from its objective's schema.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import jax
@@ -19,11 +23,34 @@ from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import batch_fields
 from scaling.families.schema import abstract_batch
-from scaling.platform import resolve
+from scaling.gpu_topology import gpu_devices, is_gpu_topology, memory_bytes
+from scaling.platform import attention_line, resolve
 from scaling.validate import validate
 
 # HBM per chip (GiB), matched against device_kind (lower-cased).
 HBM_GIB = (("v6", 32), ("v5p", 95), ("v5 lite", 16), ("v5e", 16), ("v5", 95), ("v4", 32))
+# A fused attention kernel in compiled HLO: cuDNN's flash attention (forward and backward
+# custom calls) or a Mosaic (Pallas TPU) kernel, of which the step has only splash's.
+FUSED_CALL = re.compile(r'custom_call_target="(__cudnn\$fmha[^"]*|tpu_custom_call)"')
+
+
+def fused_attention_calls(hlo_text: str) -> int:
+    """Fused attention call sites in a compiled step's HLO text (a scanned stack's loop body
+    counts once, however many layers run it)."""
+    return len(FUSED_CALL.findall(hlo_text))
+
+
+def target_devices(topology: str | None, slices: int = 1):
+    """Compile-only devices of a GPU (h100:1x1x8) or TPU (v5p:2x2x2) topology; this host's
+    devices when None."""
+    if not topology:
+        return jax.devices()
+    if is_gpu_topology(topology):
+        if slices > 1:
+            raise UserError(f"--slices {slices}: GPU topologies give the nodes in the name "
+                            f"instead (h100:1x4x8 is four 8-GPU nodes)")
+        return gpu_devices(topology)
+    return topology_devices(topology, slices)
 
 
 def topology_devices(topology: str, slices: int = 1):
@@ -44,7 +71,10 @@ def topology_devices(topology: str, slices: int = 1):
                         f"like v5p:2x2x2 or v4:4x4x4") from None
 
 
-def hbm_bytes(device) -> float | None:
+def hbm_bytes(device, topology: str | None = None) -> float | None:
+    """Memory of one device: a GPU's from its target description, a TPU chip's by kind."""
+    if is_gpu_topology(topology):
+        return memory_bytes(topology.split(":", 1)[0].lower())
     kind = device.device_kind.lower()
     for key, gib in HBM_GIB:
         if key in kind:
@@ -108,13 +138,14 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     if slices < 1 or (slices > 1 and not topology):
         raise UserError(f"--slices {slices}: give a positive count, with --topology (the "
                         f"topology of each slice)")
-    devices = topology_devices(topology, slices) if topology else jax.devices()
+    devices = target_devices(topology, slices)
     t0 = time.perf_counter()
     lowered, mesh, resolved = lower_for(config, devices)
     t1 = time.perf_counter()
-    topology = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
+    where = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
         f"this host ({jax.default_backend()})"
-    print(f"{config.name} on {topology} ({len(devices)} x {devices[0].device_kind}), mesh "
+    print(attention_line(validate(config), devices), flush=True)
+    print(f"{config.name} on {where} ({len(devices)} x {devices[0].device_kind}), mesh "
           f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
           f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
           f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
@@ -131,11 +162,13 @@ def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
     args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
     outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
     total = args + temp + outs - alias
-    cap = hbm_bytes(devices[0])
+    cap = hbm_bytes(devices[0], topology)
     print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
     print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
           f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
     if cap:
         verdict = "fits" if total <= cap else "does NOT fit"
         print(f"HBM {cap / gib:.0f} GiB per chip: {verdict} ({total / cap:.0%})")
+    calls = fused_attention_calls(compiled.as_text())
+    print(f"attention: {resolved.model.attention}, {calls} fused attention calls")
     return 0

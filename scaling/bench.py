@@ -17,7 +17,7 @@ from scaling.config import Config
 from scaling.errors import UserError
 from scaling.families import batch_fields, flops_per_token, objective_of, schema
 from scaling.metrics import device_peak_flops, host_matmul_flops
-from scaling.platform import resolve
+from scaling.platform import attention_line, resolve
 from scaling.validate import validate
 
 
@@ -37,6 +37,7 @@ def train_runner(config: Config, warmup: int) -> dict:
     from scaling.train.step import compile_steps
 
     mesh = sharding.make_mesh(config.mesh, config=config)
+    print(attention_line(config, mesh.devices.flat), flush=True)
     config = resolve(config, mesh.devices.flat)
     tx = make_optimizer(config.optim, config.train.steps)
     state, shardings = init_state(config, tx, mesh, jax.random.key(0))

@@ -169,8 +169,11 @@ def cmd_bench(args) -> int:
         return bench_prepare(config, args.config, args.set, given=args.data is not None,
                              mb=args.mb, rounds=2 if args.rounds is None else args.rounds,
                              workers=args.workers, output=args.output)
+    from scaling.gpu_topology import is_gpu_topology, use_cpu_host
     from scaling.rng import set_tpu_flags
 
+    if args.what == "compile" and is_gpu_topology(args.topology):
+        use_cpu_host()  # compile-only GPUs: the CUDA plugin would fail without a driver
     set_tpu_flags(config.train)  # before JAX initializes (train.dropout_rng=rbg on TPU)
     from scaling import bench
 
@@ -488,8 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "allocator, as a plain PyTorch script runs (default), or in this "
                         "process under our CPU allocator settings")
     p.add_argument("--topology", default=None,
-                   help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]); "
-                        "default: this host's devices")
+                   help="bench compile: TPU topology such as v5p:8x8x8 (needs jax[tpu]) or "
+                        "GPUs as h100:1x1x8, SLICESxHOSTSxDEVICES (also h200, a100, b200; "
+                        "needs scaling[gpu]); default: this host's devices")
     p.add_argument("--slices", type=int, default=1,
                    help="bench compile: number of --topology slices (multi-slice; set "
                         "mesh.replica to the same number)")

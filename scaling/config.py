@@ -52,7 +52,7 @@ class ModelConfig:
     scan_unroll: int = 0
     remat: str = "none"  # none | full | dots | dots_no_batch  (see models/stack.py)
     dtype: str = "auto"  # compute dtype (auto: bfloat16 on GPU/TPU, float32 on CPU); params f32
-    attention: str = "xla"  # xla | cudnn | auto (cudnn on GPU for causal masks)
+    attention: str = "auto"  # auto (fused kernel on GPU/TPU, xla on CPU) | xla | cudnn | splash
 
     vocab_multiple: int = 128  # embedding rows padded to a multiple of this (MXU/tensor split)
     mup_base_width: int = 0  # μP (Yang et al. 2022) when > 0: the width hyperparameters fit

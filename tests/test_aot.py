@@ -2,6 +2,7 @@
 the 8 simulated CPU devices: per-device state memory matches a hand count."""
 
 import jax
+import pytest
 
 from scaling.aot import compile_for
 from scaling.config import Config, MeshConfig, ModelConfig, TrainConfig
@@ -26,3 +27,17 @@ def test_compiled_state_is_sharded_eight_ways():
     extra = mem.argument_size_in_bytes - (state_bytes + batch_bytes)
     assert 0 <= extra <= 64
     assert mesh.shape["fsdp"] == 8
+
+
+@pytest.mark.slow
+def test_tpu_train_step_calls_the_splash_kernel():
+    """`auto` on a TPU topology: the compiled gpt-tiny step runs the splash kernel (Mosaic
+    custom calls: its forward, dq and dkv kernels, once in the scanned layer body)."""
+    pytest.importorskip("libtpu", reason="needs the test extra's jax[tpu] (libtpu)")
+    from scaling.aot import _compile, fused_attention_calls, lower_for, topology_devices
+    from scaling.presets import get_preset
+
+    devices = topology_devices("v5p:2x2x2")
+    lowered, _, resolved = lower_for(get_preset("gpt-tiny"), devices)
+    assert resolved.model.attention == "splash"
+    assert fused_attention_calls(_compile(lowered, resolved, devices).as_text()) == 3

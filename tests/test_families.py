@@ -23,7 +23,7 @@ from scaling.families import (
     objective_of,
 )
 from scaling.families.schema import check_batch, dummy_batch, synthetic_batch
-from scaling.models.attention import Attention
+from scaling.models.attention import Attention, MaskSpec, attention_mask
 from scaling.models.gpt import GPT
 from scaling.platform import resolve
 from scaling.presets import get_preset, preset_names
@@ -89,7 +89,10 @@ def _layer_masks(model: ModelConfig, T: int) -> list[np.ndarray]:
 
     def record(next_fun, args, kwargs, context):
         if isinstance(context.module, Attention) and context.method_name == "__call__":
-            masks.append(np.asarray(args[2])[0, 0])  # [T, S]
+            mask = args[2]  # a MaskSpec (training/eval) and this layer's band width
+            if isinstance(mask, MaskSpec):
+                mask = attention_mask(mask, kwargs.get("band"))  # as the XLA path builds it
+            masks.append(np.asarray(mask)[0, 0])  # [T, S]
         return next_fun(*args, **kwargs)
 
     ids = np.zeros((1, T), np.int32)

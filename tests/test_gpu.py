@@ -10,7 +10,7 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models import gpt
-from scaling.models.attention import Attention, causal_mask, segment_mask
+from scaling.models.attention import Attention, MaskSpec, causal_mask, segment_mask
 
 pytestmark = [
     pytest.mark.gpu,
@@ -43,3 +43,23 @@ def test_gpt_logits_equal_across_attention_paths():
     a = gpt.GPT(model, implementation="xla").apply(params, ids)
     b = gpt.GPT(model, implementation="cudnn").apply(params, ids)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=5e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("band", [0, 48])
+def test_cudnn_with_segments_band_and_cross_attention_equals_xla(band):
+    """The MaskSpec path: causal + packed documents + a band (self-attention), and
+    cross-attention of two lengths with segments, through `attention_mask` into cuDNN."""
+    B, T, S, D, N = 2, 128, 256, 256, 4
+    x = jax.random.normal(jax.random.key(0), (B, T, D), jnp.bfloat16)
+    enc = jax.random.normal(jax.random.key(2), (B, S, D), jnp.bfloat16)
+    seg = jnp.ones((B, T), jnp.int32).at[0, 50:].set(2)
+    src = jnp.ones((B, S), jnp.int32).at[0, 100:].set(2)
+    xla = Attention(N, dtype=jnp.bfloat16, implementation="xla", band_width=48)
+    cudnn = dataclasses.replace(xla, implementation="cudnn")
+    for q, kv, spec, b in ((x, x, MaskSpec(seg, seg, causal=True), jnp.int32(band)),
+                           (x, enc, MaskSpec(seg, src), None)):
+        params = xla.init(jax.random.key(1), q, kv, spec, band=b)
+        a = xla.apply(params, q, kv, spec, band=b)
+        c = cudnn.apply(params, q, kv, spec, band=b)
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(c, np.float32),
+                                   rtol=2e-2, atol=2e-2)

@@ -1,11 +1,14 @@
-"""Masks and multi-head attention: the one attention every family uses.
+"""Multi-head attention: the one attention every family uses, on one of three paths.
 
 Letter legend (shape comments and einsum strings):
   B batch, T query length, S key/value length, N heads, H head width, D model width.
 
-Masks are booleans (True = may attend) shaped to broadcast against [B, N, T, S], built by the
-small helpers below and combined with `&`. Logits and softmax run in float32; masked entries
-get a finite large negative so fully masked rows (padding queries) stay finite.
+Paths (model.attention, chosen per platform in scaling/platform.py): `xla` (the einsums
+below, dropout included), `cudnn` (cuDNN's fused kernel on GPU), `splash` (the Pallas kernel
+on TPU, models/splash.py). Masks come from models/masks.py; the XLA and cuDNN paths build
+theirs with the one `attention_mask`. On the XLA path logits and softmax run in float32;
+masked entries get a finite large negative so fully masked rows (padding queries) stay
+finite.
 """
 
 from __future__ import annotations
@@ -16,54 +19,20 @@ from flax import linen as nn
 
 from scaling.models import choices
 from scaling.models.linear import Linear
+from scaling.models.masks import (  # noqa: F401  (the helpers' old home: names kept)
+    MaskSpec,
+    attention_mask,
+    band_mask,
+    causal_mask,
+    decode_mask,
+    local_mask,
+    padding_mask,
+    segment_mask,
+)
+from scaling.models.splash import splash_attention
 
 IMPLEMENTATIONS = choices.ATTENTION  # model.attention: the paths below; auto: platform.py
 NEG_INF = -1e30  # finite: exp() underflows to 0 without producing NaN in fully masked rows
-
-
-def causal_mask(T: int, S: int | None = None) -> jax.Array:
-    """Query t sees keys s <= t (queries aligned to the last T keys when S > T)."""
-    S = T if S is None else S
-    q = jnp.arange(T)[:, None] + (S - T)  # [T, 1]
-    k = jnp.arange(S)[None, :]  # [1, S]
-    return (k <= q)[None, None]  # [1, 1, T, S]
-
-
-def padding_mask(key_valid: jax.Array) -> jax.Array:
-    """Keys marked valid ([B, S] bool) may be attended to; padding keys may not."""
-    return key_valid[:, None, None, :]  # [B, 1, 1, S]
-
-
-def segment_mask(q_segments: jax.Array, k_segments: jax.Array) -> jax.Array:
-    """Packed sequences: a query sees only keys of its own segment (document)."""
-    return q_segments[:, None, :, None] == k_segments[:, None, None, :]  # [B, 1, T, S]
-
-
-def local_mask(T: int, S: int | None, width) -> jax.Array:
-    """A band of width r: query t sees keys s with |t - s| < r. r == 0 means no band.
-
-    `width` may be a traced integer, so one scanned stack can alternate dense and banded
-    layers (GPT-3 §2.1) by feeding each layer its own width.
-    """
-    S = T if S is None else S
-    q = jnp.arange(T)[:, None] + (S - T)  # [T, 1]
-    k = jnp.arange(S)[None, :]  # [1, S]
-    return ((width == 0) | (jnp.abs(q - k) < width))[None, None]  # [1, 1, T, S]
-
-
-def band_mask(q_positions: jax.Array, k_positions: jax.Array, width) -> jax.Array:
-    """`local_mask` by positions: query at p sees keys at s with |p - s| < r (r == 0: all).
-
-    q_positions [B, T], k_positions [B, S]; used where queries are not aligned to the last
-    keys, e.g. one new token attending to a decode cache. Returns [B, 1, T, S].
-    """
-    dist = jnp.abs(q_positions[:, :, None] - k_positions[:, None, :])  # [B, T, S]
-    return ((width == 0) | (dist < width))[:, None]
-
-
-def decode_mask(q_positions: jax.Array, S: int) -> jax.Array:
-    """Causal mask against a cache of S slots: query at position p sees slots 0..p."""
-    return (jnp.arange(S)[None, None, :] <= q_positions[:, :, None])[:, None]  # [B, 1, T, S]
 
 
 def dot_product_attention(
@@ -116,6 +85,12 @@ def fused_projections(projections, x: jax.Array) -> list[jax.Array]:
     return [y[:, :, i] for i in range(len(weights))]
 
 
+def _fused_ok(implementation: str, dropout: float, cache_len: int) -> bool:
+    """The fused kernels take no attention dropout (platform.py says so once per run) and
+    no decode cache (generation runs the XLA path)."""
+    return implementation != "xla" and dropout == 0.0 and not cache_len
+
+
 class Attention(nn.Module):
     """Multi-head attention with its projections; self-attention when `x_kv` is `x_q`."""
 
@@ -125,7 +100,8 @@ class Attention(nn.Module):
     out_std: float = 0.02  # GPT-2 §2.3 scales residual projections by 1/√(2L)
     dropout_rate: float = 0.0
     deterministic: bool = True
-    implementation: str = "xla"  # xla | cudnn
+    implementation: str = "xla"  # xla | cudnn | splash | splash-interpret (resolved: platform.py)
+    band_width: int = 0  # model.local_window: the width a banded layer's `band` may take
     logit_scale: float | None = None  # None: 1/√H; μP uses ∝ 1/H (Yang et al. 2022 §3)
     cache_len: int = 0  # > 0: autoregressive decoding with a key/value cache of this many slots
     cache_kv: bool = False  # cross-attention while decoding: keys/values of x_kv computed once
@@ -143,11 +119,13 @@ class Attention(nn.Module):
         return ck.value, cv.value  # [B, cache_len, N, H]
 
     @nn.compact
-    def __call__(self, x_q, x_kv, mask, *, causal: bool = False, start=0):
-        """x_q: [B, T, D]; x_kv: [B, S, D]; mask broadcastable to [B, N, T, S]. Returns [B, T, D].
+    def __call__(self, x_q, x_kv, mask, *, causal: bool = False, start=0, band=None):
+        """x_q: [B, T, D]; x_kv: [B, S, D]. Returns [B, T, D].
 
-        `mask` must already include the causal part when `causal` is set; the flag only lets
-        the cuDNN path use its causal kernel. With a decode cache, the new keys go to slots
+        `mask` is a `MaskSpec` (with `band`, this layer's band width, traced; None: no band)
+        or a boolean array broadcastable to [B, N, T, S]. An array must already include the
+        causal part when `causal` is set; the flag only lets the cuDNN path use its causal
+        kernel. With a decode cache, the new keys go to slots
         `start`.. and `mask` is against all `cache_len` slots. With `cache_kv`, the first call
         stores the keys/values of `x_kv` and later calls reuse them (x_kv may then be None).
         """
@@ -174,16 +152,30 @@ class Attention(nn.Module):
                 self.put_variable("cache", "cross_value", v)
         if self.cache_len:
             k, v = self._update_cache(k, v, start)  # [B, cache_len, N, H]
-        dropout = 0.0 if self.deterministic else self.dropout_rate
-        if self.implementation == "cudnn" and dropout == 0.0 and not self.cache_len:
-            rest = None if mask is None else mask
-            if causal and mask is not None:
-                rest = mask | ~causal_mask(q.shape[1], k.shape[1])  # drop the causal part
-            out = cudnn_attention(q, k, v, rest, causal=causal,
-                                  scale=self.logit_scale)  # [B, T, N, H]
-        else:
-            rng = self.make_rng("dropout") if dropout > 0.0 else None
-            out = dot_product_attention(q, k, v, mask, dropout_rate=dropout, dropout_rng=rng,
-                                        scale=self.logit_scale)  # [B, T, N, H]
+        out = self._attend(q, k, v, mask, causal, band)  # [B, T, N, H]
         return Linear("BTNH,NHD->BTD", (N, H, D), ("heads", "kv", "embed"), ("embed",),
                       self.out_std, self.dtype, name="out")(out)  # [B, T, D]
+
+    def _attend(self, q, k, v, mask, causal: bool, band):
+        """q: [B, T, N, H]; k, v: [B, S, N, H] on the configured path. Returns [B, T, N, H]."""
+        dropout = 0.0 if self.deterministic else self.dropout_rate
+        fused = _fused_ok(self.implementation, dropout, self.cache_len)
+        spec = mask if isinstance(mask, MaskSpec) else None
+        if fused and spec is not None and self.implementation.startswith("splash"):
+            return splash_attention(q, k, v, spec, band, width=self.band_width,
+                                    scale=self.logit_scale,
+                                    interpret=self.implementation == "splash-interpret")
+        if fused and self.implementation == "cudnn":
+            if spec is not None:  # the causal part goes to the kernel as is_causal
+                rest = attention_mask(spec, band, with_causal=False)  # [B, 1, T, S]
+                causal = spec.causal
+            elif causal and mask is not None:
+                rest = mask | ~causal_mask(q.shape[1], k.shape[1])  # drop the causal part
+            else:
+                rest = mask
+            return cudnn_attention(q, k, v, rest, causal=causal, scale=self.logit_scale)
+        if spec is not None:
+            mask = attention_mask(spec, band)  # [B, 1, T, S]
+        rng = self.make_rng("dropout") if dropout > 0.0 else None
+        return dot_product_attention(q, k, v, mask, dropout_rate=dropout, dropout_rng=rng,
+                                     scale=self.logit_scale)  # [B, T, N, H]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
-from scaling.models.attention import segment_mask
+from scaling.models.attention import MaskSpec
 from scaling.models.layers import (
     Positions,
     activation,
@@ -51,7 +51,7 @@ class BERT(nn.Module):
         x = x + gather_rows(types, type_ids).astype(x.dtype)
         x = layer_norm(m, "embed_norm")(x).astype(dtype_of(m))
         x = constrain(nn.Dropout(m.dropout, deterministic=self.deterministic)(x))
-        mask = segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]; 0 = padding
+        mask = MaskSpec(segment_ids, segment_ids)  # [B, T] each; 0 = padding
         x = Stack(m, m.n_layers, causal=False, deterministic=self.deterministic,
                   implementation=self.implementation, name="encoder")(x, mask)  # [B, T, D]
         h = activation(m)(_dense(m.d_model, m, "mlm_dense")(x))  # [B, T, D]

@@ -10,7 +10,7 @@ NORMS = ("pre", "post")  # model.norm: pre-LN (GPT-2/3) or post-LN (Vaswani, BER
 POSITION_EMBEDDINGS = ("learned", "sinusoidal")  # model.pos_emb
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # model.activation (layers.ACTIVATIONS)
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")  # model.remat (stack.REMAT_POLICIES)
-ATTENTION = ("xla", "cudnn", "auto")  # model.attention; auto: see scaling/platform.py
+ATTENTION = ("xla", "cudnn", "splash", "auto")  # model.attention; auto: scaling/platform.py
 
 
 def check_table(table, names: tuple[str, ...], setting: str) -> None:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
-from scaling.models.attention import causal_mask, decode_mask, segment_mask
+from scaling.models.attention import MaskSpec, decode_mask
 from scaling.models.layers import Positions, constrain, layer_norm, make_embed
 from scaling.models.stack import Stack
 
@@ -38,7 +38,7 @@ class EncDec(nn.Module):
 
     def _encode(self, embed, inputs, input_positions, input_segment_ids):
         m = self.model
-        src_mask = segment_mask(input_segment_ids, input_segment_ids)  # [B, 1, S, S]
+        src_mask = MaskSpec(input_segment_ids, input_segment_ids)  # [B, S] each
         enc = Stack(m, m.n_layers, deterministic=self.deterministic,
                     implementation=self.implementation, name="encoder")(
             self._embed(embed, inputs, input_positions, "Positions_0"), src_mask)  # [B, S, D]
@@ -66,8 +66,8 @@ class EncDec(nn.Module):
             cross_mask = valid.value[:, None, None, :]  # [B, 1, 1, S]
         else:
             enc = self._encode(embed, inputs, input_positions, input_segment_ids)  # [B, S, D]
-            self_mask = causal_mask(T) & segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]
-            cross_mask = segment_mask(segment_ids, input_segment_ids)  # [B, 1, T, S]
+            self_mask = MaskSpec(segment_ids, segment_ids, causal=True)  # [B, T] each
+            cross_mask = MaskSpec(segment_ids, input_segment_ids)  # [B, T], [B, S]
         y = Stack(m, m.n_decoder_layers, causal=True, cross=True,
                   deterministic=self.deterministic, implementation=self.implementation,
                   cache_len=m.max_len if self.decode else 0, name="decoder")(

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from scaling.config import ModelConfig
-from scaling.models.attention import causal_mask, decode_mask, segment_mask
+from scaling.models.attention import MaskSpec, decode_mask
 from scaling.models.layers import (
     Positions,
     constrain,
@@ -62,7 +62,7 @@ class GPT(nn.Module):
                 positions = jnp.broadcast_to(jnp.arange(T), (B, T))  # [B, T]
             if segment_ids is None:
                 segment_ids = jnp.ones((B, T), jnp.int32)  # [B, T]
-            mask = causal_mask(T) & segment_mask(segment_ids, segment_ids)  # [B, 1, T, T]
+            mask = MaskSpec(segment_ids, segment_ids, causal=True)  # [B, T] each
         embed = make_embed(m)
         x = embed(inputs) + Positions(m, name="pos_embed")(positions)  # [B, T, D]
         x = nn.Dropout(m.dropout, deterministic=self.deterministic)(x)

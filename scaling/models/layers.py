@@ -13,7 +13,7 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.models import choices
-from scaling.models.attention import Attention, band_mask, local_mask
+from scaling.models.attention import Attention, MaskSpec, band_mask, local_mask
 from scaling.models.linear import Linear
 
 # model.activation -> the nonlinearity of the MLP and of BERT's MLM head transform.
@@ -174,8 +174,9 @@ class Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, band, self_mask, enc=None, enc_mask=None, positions=None):
-        """x: [B, T, D]; band: scalar width (0 = dense); self_mask: [B|1, 1, T, T], or
-        [B, 1, T, cache_len] when decoding, where `positions` [B, T] place the new tokens."""
+        """x: [B, T, D]; band: scalar width (0 = dense); self_mask: a MaskSpec, or an array
+        [B|1, 1, T, T], or [B, 1, T, cache_len] when decoding, where `positions` [B, T] place
+        the new tokens; enc_mask likewise (a MaskSpec, or [B, 1, T|1, S])."""
         m = self.model
         # μP (Yang et al. 2022, Table 3): hidden weights get init variance ∝ 1/fan_in, and
         # attention logits scale ∝ 1/H; width_mult = 1 is the standard parameterization.
@@ -187,22 +188,26 @@ class Block(nn.Module):
             return Attention(
                 m.n_heads, dtype=dtype_of(m), init_std=std, out_std=out_std,
                 dropout_rate=m.attn_dropout, deterministic=self.deterministic,
-                implementation=self.implementation, logit_scale=scale, cache_len=cache_len,
+                implementation=self.implementation, band_width=m.local_window,
+                logit_scale=scale, cache_len=cache_len,
                 cache_kv=cache_kv, name=name)
 
-        T = x.shape[1]
-        start = 0
+        start, width = 0, None
         if self.cache_len:
             slots = jnp.arange(self.cache_len)[None, :]  # [1, S]
             mask = self_mask & band_mask(positions, slots, band)  # [B, 1, T, S]
             start = positions[0, 0]  # every row decodes the same step
         elif m.local_window > 0:  # some layers of the stack are banded (bands.py)
-            mask = self_mask & local_mask(T, T, band)  # [B, 1, T, T]
-        else:  # all dense: the stack's mask as built once, not rebuilt per layer
-            mask = self_mask  # [B|1, 1, T, T]
+            mask, width = self_mask, band  # the attention path builds its mask from both
+            if not isinstance(mask, MaskSpec):
+                T = x.shape[1]
+                mask, width = self_mask & local_mask(T, T, band), None  # [B, 1, T, T]
+        else:  # all dense
+            mask = self_mask  # a MaskSpec, or [B|1, 1, T, T]
         self_attn = attention("self_attn", self.cache_len)
         x = self._residual(
-            x, lambda h: self_attn(h, h, mask, causal=self.causal, start=start), "self_attn")
+            x, lambda h: self_attn(h, h, mask, causal=self.causal, start=start, band=width),
+            "self_attn")
         if self.cross:
             cross = attention("cross_attn", cache_kv=self.cache_len > 0)  # decoding: K/V once
             x = self._residual(x, lambda h: cross(h, enc, enc_mask), "cross_attn")

@@ -60,8 +60,9 @@ class Stack(nn.Module):
 
     @nn.compact
     def __call__(self, x, self_mask, enc=None, enc_mask=None, positions=None):
-        """x: [B, T, D]; self_mask: [B|1, 1, T, T] ([B, 1, T, cache_len] when decoding, with
-        `positions` [B, T]); enc: [B, S, D]; enc_mask: [B, 1, T|1, S]."""
+        """x: [B, T, D]; self_mask: a MaskSpec, or [B|1, 1, T, T] ([B, 1, T, cache_len] when
+        decoding, with `positions` [B, T]); enc: [B, S, D]; enc_mask: a MaskSpec or
+        [B, 1, T|1, S]."""
         m = self.model
         block = Block
         if m.remat != "none":
@@ -92,7 +93,8 @@ class Stack(nn.Module):
         stage = _scanned(block, self.n_layers // pipe.stages, m.scan_unroll)(
             **self._block_kwargs(), parent=None)  # one stage's layers, unbound
         extras = {"self_mask": self_mask, "enc": enc, "enc_mask": enc_mask}
-        rows = {k: v for k, v in extras.items() if v is not None and v.shape[0] == x.shape[0]}
+        rows = {k: v for k, v in extras.items()  # per-row arrays, or a MaskSpec of them
+                if v is not None and jax.tree.leaves(v)[0].shape[0] == x.shape[0]}
         shared = {k: v for k, v in extras.items() if v is not None and k not in rows}
 
         def stage_fn(layers, h, rows, shared, key):

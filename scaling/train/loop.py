@@ -105,6 +105,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
         "tokens": (result["end"] - start) * cfg.train.global_batch * cfg.seq_len,
         "wall_time": time.perf_counter() - t0,
         "flops_per_token": result["fpt"],
+        "attention": run.attention,
         "resumed": start > 0, "time_to_first_step": result["first_step_s"],
         "compile_cache": events.summary(result["first_step_cache"]) if events else None,
         **clock.summary(result["loop_end"]),

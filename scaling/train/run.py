@@ -24,7 +24,7 @@ from scaling.data.tokenizers.run_copy import keep_copy
 from scaling.errors import UserError
 from scaling.families import family_of, objective_of
 from scaling.families.schema import check_batch
-from scaling.platform import resolve
+from scaling.platform import attention_line, attention_summary, resolve
 from scaling.rng import dropout_key
 from scaling.train.optimizer import make_optimizer
 from scaling.train.report import pipeline_report, say, write_json
@@ -104,6 +104,8 @@ class Run:
         self._make_workdir()
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
         self.resolved = resolve(self.config, self.mesh.devices.flat)
+        self.attention = attention_summary(self.config, self.mesh.devices.flat)
+        say(attention_line(self.config, self.mesh.devices.flat))
         if self.config.mesh.stage > 1:
             say(pipeline_report(self.config))
         self._load_data()
