@@ -54,11 +54,13 @@ def run_cli(args, capsys):
     (["params", "--config", "transformer-tiny", "--set", "optim.label_smoothing=1"],
      "optim.label_smoothing=1.0: must lie in [0, 1)"),
     (["translate", "--workdir", "{run}", "--beam", "0", "--input", "{run}/config.json"],
-     "--beam and --batch must be >= 1"),
+     "--beam 0: expected a value from 1 to 64"),
     (["translate", "--workdir", "{run}", "--input", "/nonexistent/in.txt"],
      "--input /nonexistent/in.txt: no such file"),
     (["eval", "--workdir", "{run}", "--tasks", "bleu", "--beam", "0"],
-     "--limit must be >= 0, --beam >= 1"),
+     "--beam 0: expected a value from 1 to 64"),
+    (["eval", "--workdir", "{run}", "--tasks", "bleu", "--limit", "-1"],
+     "--limit must be >= 0"),
     (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle, tmp_path, capsys):
