@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d")
+PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d", "k_l",
+               "gamma_l")
 
 
 def _num(x) -> str:
@@ -73,6 +74,12 @@ def _headline(summary: dict, level: float) -> list[str]:
         lines += [f"Approach 2 (a parabola per IsoFLOP budget, {len(a2['profiles'])} budgets): "
                   f"N_opt = {_num(p['k_n'])} · C^a with a = {_pm(p['a'], ci.get('a'))}; "
                   f"D_opt ∝ C^b with b = {_pm(p['b'], ci.get('b'))}.", ""]  # fmt: skip
+    a1 = summary.get("approach1")
+    if a1 and "error" not in a1:
+        p, ci = a1["params"], a1["intervals"]
+        lines += [f"Approach 1 (lower envelope of {a1['curves']} learning curves, "
+                  f"{len(a1['envelope_sizes'])} sizes lead it): a = {_pm(p['a'], ci.get('a'))}.",
+                  ""]  # fmt: skip
     if cmp_:
         verdict = ("overlap" if cmp_.get("intervals_overlap") else "do not overlap")
         inside = (" and each estimate lies inside the other's interval"
@@ -133,6 +140,27 @@ def _approach2_tables(section: dict, level: float) -> list[str]:
     return lines + [""]
 
 
+def _approach1(section: dict | None, level: float) -> list[str]:
+    if not section:
+        return []
+    notes = []
+    if "error" not in section:
+        c_lo, c_hi = section["C_range"]
+        notes = [f"Lowest loss over {section['curves']} runs' logged evaluations at "
+                 f"{section['envelope_points']} FLOP values from {_num(c_lo)} to {_num(c_hi)}; "
+                 f"runs leading it: N = {', '.join(_num(n) for n in section['envelope_sizes'])}. "
+                 f"Caveat: {section['caveat']}.", ""]  # fmt: skip
+    lines = _section("Approach 1: lower envelope of learning curves", section, level, notes)
+    if "error" in section:
+        return lines
+    lines += [f"| C (FLOP) | N_opt | {level:.0%} interval | D_opt | loss | {level:.0%} interval |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
+              f"{_num(p['D_opt'])} | {_num(p['loss'])} | {_ci(p, 'loss_ci')} |"
+              for p in section["predictions"]]  # fmt: skip
+    return lines + [""]
+
+
 def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     """The report: data, each fitted law with intervals, compute-optimal N and D per budget."""
     s = summary["settings"]
@@ -159,6 +187,7 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     lines += _predictions(a3, level)
     lines += _section("Approach 2: IsoFLOP profiles", summary["approach2"], level)
     lines += _approach2_tables(summary["approach2"], level)
+    lines += _approach1(summary.get("approach1"), level)
     laws = summary["power_laws"]  # N, D, C in that order (fit.json stores keys sorted)
     order = {"N": 0, "D": 1, "C": 2}
     for variable, section in sorted(laws.items(), key=lambda kv: order.get(kv[0], 3)):

@@ -37,6 +37,7 @@ import os
 from dataclasses import dataclass
 
 from scaling import config as cfg
+from scaling import storage
 from scaling.errors import UserError
 from scaling.laws import accounting
 from scaling.presets import get_preset
@@ -251,6 +252,8 @@ def expand(spec: dict) -> list[Run]:
 
 def _read_json(path: str) -> dict | None:
     try:
+        if storage.is_remote(path):  # a cluster sweep's workdir on object storage
+            return json.loads(storage.read_text(path))
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, json.JSONDecodeError):
@@ -259,7 +262,7 @@ def _read_json(path: str) -> dict | None:
 
 def is_finished(run_dir: str) -> bool:
     """A run is finished when its summary.json records the last step and no preemption."""
-    s = _read_json(os.path.join(run_dir, "summary.json"))
+    s = _read_json(storage.join(run_dir, "summary.json"))
     if not s:
         return False
     return not s.get("preempted") and s.get("end_step", s.get("steps", 0)) >= s.get("steps", 1)
@@ -323,19 +326,22 @@ def _row(run: Run, run_dir: str, summary: dict) -> dict:
 
 def gather_results(runs: list[Run], workdir: str) -> list[dict]:
     """One row per finished run (N, N_non_emb, D, C, losses, wall time); writes
-    workdir/results.csv and results.jsonl, the table `scaling fit --results` reads."""
+    workdir/results.csv and results.jsonl, the table `scaling fit --results` reads. Runs
+    still training (a cluster sweep's) are left out until they finish."""
     import csv
+    import io
 
     rows = []
     for r in runs:
-        run_dir = os.path.join(workdir, r.name)
+        run_dir = storage.join(workdir, r.name)
         if is_finished(run_dir):
-            rows.append(_row(r, run_dir, _read_json(os.path.join(run_dir, "summary.json"))))
+            rows.append(_row(r, run_dir, _read_json(storage.join(run_dir, "summary.json"))))
     if rows:
-        with open(os.path.join(workdir, "results.csv"), "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        with open(os.path.join(workdir, "results.jsonl"), "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        storage.write_atomic(storage.join(workdir, "results.csv"), text.getvalue())
+        storage.write_atomic(storage.join(workdir, "results.jsonl"),
+                             "".join(json.dumps(row) + "\n" for row in rows))  # fmt: skip
     return rows
