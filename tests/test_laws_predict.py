@@ -147,7 +147,7 @@ def test_emit_sweep_writes_a_spec_scaling_sweep_accepts(tmp_path):
     want = set()
     for r in pred:
         i = int(np.argmin([abs(math.log(sizes[w] / r["N_opt"])) for w in widths]))
-        want |= set(widths[max(0, i - 1):i + 2])
+        want |= set(widths[max(0, i - 1) : i + 2])
     assert {r.config.model.d_model for r in runs} == want
     for r in runs:
         n = accounting.param_counts(r.config.model)["total"]
@@ -178,3 +178,34 @@ def test_nearest_widths_clip_at_the_ends_of_the_ladder():
     assert emit.nearest_widths(sizes, [900.0]) == [8, 16]
     assert emit.nearest_widths(sizes, [2.1e3]) == [8, 16, 32]
     assert emit.nearest_widths(sizes, [1e5]) == [16, 32]
+
+
+def test_fit_reads_learning_curves_beside_a_sweep_table_for_approach1(tmp_path):
+    import json
+
+    # a sweep's workdir: results.csv and one metrics.jsonl per run, eval losses from the law
+    rows = []
+    for c in (1e16, 3e16, 1e17):
+        for f in np.geomspace(1 / 4, 4, 5):
+            n = float(n_opt_exact(c) * f)
+            steps, d = 50, c / (6 * n)
+            name = f"n{n:.0f}-C{c:g}"
+            run = tmp_path / name
+            run.mkdir()
+            evals = [{"step": s, "eval_loss": float(law(n, d * s / steps))} for s in (10, 30, 50)]
+            (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
+            rows.append({"name": name, "N": n, "D": d, "C": c, "budget": c, "steps": steps,
+                         "best_eval_loss": float(law(n, d))})  # fmt: skip
+    table = tmp_path / "results.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "fit"
+    assert fit_main(["--results", str(table), "--out", str(out), "--no-plots", "--bootstrap",
+                     "0", "--starts", "8"]) == 0  # fmt: skip
+    a1 = json.loads((out / "fit.json").read_text())["approach1"]
+    assert a1["curves"] == 15 and set(a1["envelope_sizes"]) <= {r["N"] for r in rows}
+    assert a1["C_range"] == pytest.approx([1e16, 1e17], rel=1e-6)
+    assert a1["params"]["a"] == pytest.approx(BETA / (ALPHA + BETA), abs=0.15)
+    assert "## Approach 1: lower envelope of learning curves" in (out / "report.md").read_text()

@@ -26,8 +26,14 @@ SPEC = {"base": "gpt-tiny", "settings": {"train.global_batch": 16, "optim.warmup
 
 def _finish(run_dir: Path, loss: float, preempted: bool = False) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"final_eval_loss": loss, "best_eval_loss": loss - 0.01, "steps": 10,
-               "end_step": 5 if preempted else 10, "preempted": preempted, "wall_time": 2.0}
+    summary = {
+        "final_eval_loss": loss,
+        "best_eval_loss": loss - 0.01,
+        "steps": 10,
+        "end_step": 5 if preempted else 10,
+        "preempted": preempted,
+        "wall_time": 2.0,
+    }
     (run_dir / "summary.json").write_text(json.dumps(summary))
 
 
@@ -72,7 +78,7 @@ def test_slurm_dry_run_is_one_array_over_every_unfinished_point(tmp_path, capsys
                          text=True).stdout.splitlines()  # fmt: skip
     train = shlex.split(shlex.split(out[-1])[-1])
     start = train.index("train")
-    assert train[start + 1:] == ["--workdir", *points[task]]
+    assert train[start + 1 :] == ["--workdir", *points[task]]
 
 
 def test_slurm_points_without_a_task_is_a_usage_error(tmp_path):
@@ -100,7 +106,7 @@ def test_gke_and_tpu_dry_runs_submit_one_job_per_unfinished_point(tmp_path, caps
         if launcher == "gke":
             assert cmd[cmd.index("--name") + 1] == r.name.lower().replace(".", "-").replace(
                 "+", "-")  # fmt: skip
-        train = cmd[cmd.index("--", 3) + 1:]
+        train = cmd[cmd.index("--", 3) + 1 :]
         rebuilt = cfg.apply_overrides(get_preset("gpt-tiny"), train[3::2])
         assert rebuilt.to_dict() | {"name": ""} == r.config.to_dict() | {"name": ""}
     if launcher == "gke":  # the script renders a JobSet from these flags

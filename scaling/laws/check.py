@@ -29,8 +29,10 @@ def _noise(args, table, outcome) -> dict:
                                        np.concatenate([table.d, extra.d]),
                                        np.concatenate([table.loss, extra.loss]))  # fmt: skip
         if reps is None:
-            raise UserError(f"--replicates {args.replicates}: no run repeats the N and D of "
-                            f"another run; rerun one point of the sweep with other seeds")
+            raise UserError(
+                f"--replicates {args.replicates}: no run repeats the N and D of "
+                f"another run; rerun one point of the sweep with other seeds"
+            )
         reps["source"] = args.replicates
     resid = None
     if outcome.parametric is not None:
@@ -71,8 +73,11 @@ def run_check(args, table, outcome) -> dict:
         from scaling.laws import emit, sweep
 
         spec = sweep.load_spec(args.sweep_spec)
-        emit.write_spec(emit.emit_spec(spec, records), args.emit_sweep,
-                        header=f"emitted by scaling fit --predict from {args.results}")
+        emit.write_spec(
+            emit.emit_spec(spec, records),
+            args.emit_sweep,
+            header=f"emitted by scaling fit --predict from {args.results}",
+        )
     return summary
 
 
@@ -93,8 +98,10 @@ def render(summary: dict) -> str:
             lines.append(f"- replicated run N = {_n(g['N'])}, D = {g['D']:.3g}: losses "
                          + ", ".join(f"{v:.4f}" for v in g["losses"]))  # fmt: skip
     if noise.get("residuals"):
-        lines.append(f"- approach 3's residual standard deviation: "
-                     f"{noise['residuals']['sigma']:.4f} ({noise['residuals']['dof']} dof)")
+        lines.append(
+            f"- approach 3's residual standard deviation: "
+            f"{noise['residuals']['sigma']:.4f} ({noise['residuals']['dof']} dof)"
+        )
     lines += ["", "| C (FLOP) | approach | N_opt | D_opt | loss | bootstrap | prediction "
               "interval | measured at N | loss | miss (nats, %) | inside | best N (loss) |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

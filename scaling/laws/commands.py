@@ -157,10 +157,13 @@ def resolve_columns(args: argparse.Namespace) -> None:
     if args.loss_col is None:
         found = [c for c in LOSS_COLUMNS if c in columns]
         if not found:
-            raise UserError(f"{args.results}: no loss column ({', '.join(LOSS_COLUMNS)}; "
-                            f"columns: {', '.join(columns)}); name it with --loss-col")
+            raise UserError(
+                f"{args.results}: no loss column ({', '.join(LOSS_COLUMNS)}; "
+                f"columns: {', '.join(columns)}); name it with --loss-col"
+            )
         args.loss_col = found[0]
     if args.budget_col == "auto":
+
         def numeric(v) -> bool:
             try:
                 return float(v) > 0
@@ -273,8 +276,17 @@ def _figures(args, table, outcome: fit.FitOutcome, check=None) -> list[str]:  # 
 def _measured_table(args):
     from scaling.laws import results
 
-    return results.load_results(args.measured, n_col=args.n_col, d_col=args.d_col,
-                                c_col=args.c_col, loss_col=args.loss_col) if args.measured else None
+    return (
+        results.load_results(
+            args.measured,
+            n_col=args.n_col,
+            d_col=args.d_col,
+            c_col=args.c_col,
+            loss_col=args.loss_col,
+        )
+        if args.measured
+        else None
+    )
 
 
 def _check_flags(args) -> None:
@@ -351,8 +363,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         "sweep saved as DIR/sweep_spec.json)")  # fmt: skip
     parser.add_argument("--workdir", required=True, help="one run directory per run in here")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the runs (with --launcher: print the submissions) and stop")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the runs (with --launcher: print the submissions) and stop",
+    )
     parser.add_argument("--launcher", choices=("local", "slurm", "gke", "tpu"), default="local",
                         help="local: train here (--jobs processes); slurm: one job array over "
                         "the unfinished points; gke: one JobSet per point; tpu: one TPU-VM job "
@@ -360,8 +375,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
                         help="slurm: an sbatch option for the array, e.g. --sbatch-arg=--nodes=1 "
                         "(repeatable)")  # fmt: skip
-    parser.add_argument("--collect", action="store_true",
-                        help="train nothing: gather results.csv from the finished points")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: gather results.csv from the finished points",
+    )
     parser.add_argument("launcher_args", nargs="*", metavar="-- LAUNCHER ARGS",
                         help="after --: flags for the launcher script (e.g. -- --repo URL "
                         "--gpus-per-node 8)")  # fmt: skip

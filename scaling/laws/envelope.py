@@ -100,8 +100,10 @@ def _laws(curves: list[Curve], grid: np.ndarray) -> tuple[dict, np.ndarray, np.n
     env_n, env_loss = envelope(curves, grid)
     ok = np.isfinite(env_n)
     if len(np.unique(env_n[ok])) < 2:
-        raise FitError("approach 1 needs at least 2 run sizes on the lower envelope of the "
-                       "learning curves, found fewer; log evaluations across more sizes")
+        raise FitError(
+            "approach 1 needs at least 2 run sizes on the lower envelope of the "
+            "learning curves, found fewer; log evaluations across more sizes"
+        )
     log_c = np.log(grid[ok])
     a, ln_kn = np.polyfit(log_c, np.log(env_n[ok]), 1)
     neg_gamma, ln_kl = np.polyfit(log_c, np.log(env_loss[ok]), 1)
@@ -130,8 +132,12 @@ def fit_envelope(curves: list[Curve], *, grid: np.ndarray | None = None, n_boot:
                        level=level)  # fmt: skip
 
 
-def curves_from_metrics(metrics: dict[str, list[dict]], n_of: dict[str, float],
-                        flops_per_step: dict[str, float], key: str = "eval_loss") -> list[Curve]:
+def curves_from_metrics(
+    metrics: dict[str, list[dict]],
+    n_of: dict[str, float],
+    flops_per_step: dict[str, float],
+    key: str = "eval_loss",
+) -> list[Curve]:
     """Curves from runs' metrics.jsonl rows: C = step x FLOPs per step (6 N x tokens per
     step), loss = `key` (eval_loss: the validation loss the fits use; loss: training loss).
     Runs missing from `n_of` or `flops_per_step`, or with no `key`, are left out."""

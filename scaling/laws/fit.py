@@ -48,8 +48,10 @@ class FitOutcome:
 def _approach3(results: Results, s: FitSettings):
     for name, x in (("N", results.n), ("D", results.d)):
         if len(np.unique(x)) < 3:  # A/N^α (or B/D^β) and E cannot be told apart
-            raise FitError(f"approach 3 needs at least 3 distinct values of {name}, found "
-                           f"{len(np.unique(x))}; vary both model size and tokens")
+            raise FitError(
+                f"approach 3 needs at least 3 distinct values of {name}, found "
+                f"{len(np.unique(x))}; vary both model size and tokens"
+            )
     fit = parametric.fit_parametric(results.n, results.d, results.loss, n_boot=s.n_boot,
                                     seed=s.seed, level=s.level, grid=s.grid,
                                     starts=s.starts)  # fmt: skip
@@ -165,19 +167,28 @@ def compare_exponents(approach2: dict, approach3: dict) -> dict:
     out = {"a_approach2": a2, "a_approach3": a3, "difference": a3 - a2}
     i2, i3 = approach2["intervals"].get("a"), approach3["intervals"].get("a")
     if i2 and i3:
-        out |= {"a_approach2_ci": i2, "a_approach3_ci": i3,
-                "intervals_overlap": bool(i2[0] <= i3[1] and i3[0] <= i2[1]),
-                "each_inside_other": bool(i3[0] <= a2 <= i3[1] and i2[0] <= a3 <= i2[1])}
+        out |= {
+            "a_approach2_ci": i2,
+            "a_approach3_ci": i3,
+            "intervals_overlap": bool(i2[0] <= i3[1] and i3[0] <= i2[1]),
+            "each_inside_other": bool(i3[0] <= a2 <= i3[1] and i2[0] <= a3 <= i2[1]),
+        }
     return out
 
 
 def data_ranges(results: Results) -> dict:
     """The span of the runs: what any prediction beyond it extrapolates from."""
+
     def span(x):
         return [float(np.min(x)), float(np.max(x))]
 
-    out = {"N": span(results.n), "D": span(results.d), "C": span(results.c),
-           "tokens_per_param": span(results.d / results.n), "loss": span(results.loss)}
+    out = {
+        "N": span(results.n),
+        "D": span(results.d),
+        "C": span(results.c),
+        "tokens_per_param": span(results.d / results.n),
+        "loss": span(results.loss),
+    }
     if results.budget is not None:
         out["budgets"] = sorted({float(b) for b in results.budget})
     return out

@@ -61,8 +61,10 @@ def combine_noise(replicates: dict | None, residuals: dict | None) -> dict:
     candidates = [(name, est) for name, est in (("replicates", replicates),
                                                 ("residuals", residuals)) if est]  # fmt: skip
     if not candidates:
-        raise FitError("no estimate of run-to-run noise: give replicated runs (--replicates) "
-                       "or enough runs for approach 3's residuals")
+        raise FitError(
+            "no estimate of run-to-run noise: give replicated runs (--replicates) "
+            "or enough runs for approach 3's residuals"
+        )
     name, est = max(candidates, key=lambda c: c[1]["sigma"])
     return {"sigma": est["sigma"], "dof": est["dof"], "from": name,
             "replicates": replicates, "residuals": residuals}  # fmt: skip
@@ -102,8 +104,10 @@ def predictions(fits: dict, budgets, noise: dict, level: float, seed: int) -> li
                 continue
             if approach == "3":
                 pred = parametric.predict_budget(fit, c)
-                losses = [float(parametric.compute_optimal([s[k] for k in parametric.PARAMS],
-                                                           c)["loss"]) for s in fit.samples]
+                losses = [
+                    float(parametric.compute_optimal([s[k] for k in parametric.PARAMS], c)["loss"])
+                    for s in fit.samples
+                ]
             else:
                 pred = fit.predict(c)
                 losses = [s["k_l"] * c ** -s["gamma_l"] for s in fit.samples]

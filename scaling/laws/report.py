@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d", "k_l",
-               "gamma_l")
+PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d", "k_l", "gamma_l")
 
 
 def _num(x) -> str:
@@ -81,7 +80,7 @@ def _headline(summary: dict, level: float) -> list[str]:
                   f"{len(a1['envelope_sizes'])} sizes lead it): a = {_pm(p['a'], ci.get('a'))}.",
                   ""]  # fmt: skip
     if cmp_:
-        verdict = ("overlap" if cmp_.get("intervals_overlap") else "do not overlap")
+        verdict = "overlap" if cmp_.get("intervals_overlap") else "do not overlap"
         inside = (" and each estimate lies inside the other's interval"
                   if cmp_.get("each_inside_other") else "")  # fmt: skip
         lines += [f"The two estimates of a differ by {cmp_['difference']:+.3f}; their "
@@ -103,9 +102,11 @@ def _limits(summary: dict) -> list[str]:
     c_max = data["C"][1]
     beyond = [c for c in summary["settings"]["budgets"] if c > 1.5 * c_max]
     if beyond:
-        lines.append(f"- Predictions at {', '.join(_num(c) for c in beyond)} FLOP extrapolate "
-                     f"up to {max(beyond) / c_max:.0f}x beyond the largest run; their intervals "
-                     "cover only the bootstrap's sampling noise, not a change of regime.")
+        lines.append(
+            f"- Predictions at {', '.join(_num(c) for c in beyond)} FLOP extrapolate "
+            f"up to {max(beyond) / c_max:.0f}x beyond the largest run; their intervals "
+            "cover only the bootstrap's sampling noise, not a change of regime."
+        )
     a2 = summary["approach2"]
     if "error" not in a2:
         lines.append(f"- Approach 2 rests on {len(a2['profiles'])} parabola minima, so its "
@@ -113,9 +114,11 @@ def _limits(summary: dict) -> list[str]:
                      "edge of its sizes pulls it most.")  # fmt: skip
     a3 = summary["approach3"]
     if "error" not in a3 and a3.get("n_points", 0) < 50:
-        lines.append(f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
-                     "trade off against one another, so read their intervals before their "
-                     "point values.")
+        lines.append(
+            f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
+            "trade off against one another, so read their intervals before their "
+            "point values."
+        )
     return lines + [""]
 
 
@@ -135,8 +138,11 @@ def _approach2_tables(section: dict, level: float) -> list[str]:
     lines += ["", "Compute-optimal allocation (approach 2):", "",
               f"| C (FLOP) | N_opt | {level:.0%} interval | D_opt | {level:.0%} interval |",
               "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
-              f"{_num(p['D_opt'])} | {_ci(p, 'D_opt_ci')} |" for p in section["predictions"]]
+    lines += [
+        f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
+        f"{_num(p['D_opt'])} | {_ci(p, 'D_opt_ci')} |"
+        for p in section["predictions"]
+    ]
     return lines + [""]
 
 

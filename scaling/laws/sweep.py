@@ -43,8 +43,18 @@ from scaling.laws import accounting
 from scaling.presets import get_preset
 from scaling.validate import validate
 
-SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr", "lrs",
-             "variants"}
+SPEC_KEYS = {
+    "base",
+    "settings",
+    "models",
+    "ladder",
+    "tokens",
+    "budgets",
+    "count",
+    "lr",
+    "lrs",
+    "variants",
+}
 LADDER_KEYS = {"d_model", "aspect_ratio", "head_dim", "ff_mult"}
 
 
@@ -106,8 +116,9 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
         head_dim = int(ladder.get("head_dim", 64))
         ff_mult = float(ladder.get("ff_mult", 4))
     except (TypeError, ValueError):
-        raise SpecError(f"spec ladder: aspect_ratio, head_dim and ff_mult must be numbers, got "
-                        f"{ladder!r}") from None
+        raise SpecError(
+            f"spec ladder: aspect_ratio, head_dim and ff_mult must be numbers, got {ladder!r}"
+        ) from None
     if not (aspect > 0 and head_dim > 0 and ff_mult > 0):
         raise SpecError("spec ladder: aspect_ratio, head_dim and ff_mult must be positive")
     shapes = []
@@ -123,8 +134,10 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
 def _shapes(spec: dict) -> list[dict]:
     shapes = spec.get("models") or []
     if not isinstance(shapes, list) or not all(isinstance(m, dict) for m in shapes):
-        raise SpecError("spec models: expected a list of mappings such as {n_layers: 2, "
-                        "d_model: 128, n_heads: 4, d_ff: 512}")
+        raise SpecError(
+            "spec models: expected a list of mappings such as {n_layers: 2, "
+            "d_model: 128, n_heads: 4, d_ff: 512}"
+        )
     shapes = list(shapes)
     if spec.get("ladder") and not isinstance(spec["ladder"], dict):
         raise SpecError("spec ladder: expected a mapping with d_model: [...]")
@@ -156,10 +169,13 @@ def _variants(spec: dict) -> list[tuple[str, list[str]]]:
     variants = spec.get("variants")
     if not variants:
         return [("", [])]
-    if not isinstance(variants, dict) or not all(isinstance(v, dict | list | None)
-                                                 for v in variants.values()):
-        raise SpecError("spec variants: expected a mapping of names to settings, such as "
-                        "{mup: {model.mup_base_width: 64}, sp: {model.mup_base_width: 0}}")
+    if not isinstance(variants, dict) or not all(
+        isinstance(v, dict | list | None) for v in variants.values()
+    ):
+        raise SpecError(
+            "spec variants: expected a mapping of names to settings, such as "
+            "{mup: {model.mup_base_width: 64}, sp: {model.mup_base_width: 0}}"
+        )
     return [(str(name), _settings(settings)) for name, settings in variants.items()]
 
 
@@ -174,11 +190,12 @@ def _budgets(spec: dict) -> list[tuple[float, list[int] | None]]:
             c = float(key)
             widths = [int(w) for w in widths]
         except (TypeError, ValueError):
-            raise SpecError(f"spec budgets: expected budget: [d_model, ...] entries such as "
-                            f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}") from None
+            raise SpecError(
+                f"spec budgets: expected budget: [d_model, ...] entries such as "
+                f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}"
+            ) from None
         if c <= 0 or not widths:
-            raise SpecError(f"spec budgets: {key!r} needs a positive budget and at least one "
-                            f"width")
+            raise SpecError(f"spec budgets: {key!r} needs a positive budget and at least one width")
         out.append((c, widths))
     return out
 
@@ -224,8 +241,10 @@ def expand(spec: dict) -> list[Run]:
     for c, chosen in budgets:
         missing = sorted(set(chosen or []) - widths)
         if missing:
-            raise SpecError(f"spec budgets: {c:g} lists d_model={missing[0]}, which no model "
-                            f"shape has (widths: {', '.join(map(str, sorted(widths)))})")
+            raise SpecError(
+                f"spec budgets: {c:g} lists d_model={missing[0]}, which no model "
+                f"shape has (widths: {', '.join(map(str, sorted(widths)))})"
+            )
     runs = []
     for variant, overrides in _variants(spec):
         prefix = f"{variant}-" if variant else ""
@@ -236,13 +255,11 @@ def expand(spec: dict) -> list[Run]:
                 n = accounting.param_counts(m)[count]
                 name = prefix + f"L{m.n_layers}-d{m.d_model}" + (f"-lr{lr:g}" if lr else "")
                 for t in tokens:
-                    runs.append(Run(f"{name}-D{t:.3g}", _with_tokens(config, t), t, None,
-                                    variant))
+                    runs.append(Run(f"{name}-D{t:.3g}", _with_tokens(config, t), t, None, variant))
                 for c, chosen in budgets:
                     if chosen is None or m.d_model in chosen:
                         t = c / (6 * n)
-                        runs.append(Run(f"{name}-C{c:.3g}", _with_tokens(config, t), t, c,
-                                        variant))
+                        runs.append(Run(f"{name}-C{c:.3g}", _with_tokens(config, t), t, c, variant))
     return runs
 
 
@@ -288,9 +305,12 @@ def run_sweep(runs: list[Run], workdir: str, jobs: int = 1, train_fn=None) -> li
             run_dir = os.path.join(workdir, r.name)
             train_fn(r.config.to_dict(), run_dir)
             if not is_finished(run_dir):  # preempted (SIGTERM): leave the rest for the rerun
-                print(f"scaling: sweep stopped in run {r.name}; rerun the same command to "
-                      f"resume it and the {len(todo) - i - 1} runs after it", flush=True)
-                return [t.name for t in todo[:i + 1]]
+                print(
+                    f"scaling: sweep stopped in run {r.name}; rerun the same command to "
+                    f"resume it and the {len(todo) - i - 1} runs after it",
+                    flush=True,
+                )
+                return [t.name for t in todo[: i + 1]]
         return [r.name for r in todo]
     import concurrent.futures
     import multiprocessing

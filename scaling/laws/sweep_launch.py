@@ -95,15 +95,29 @@ def _dns_label(name: str) -> str:
     return label[:63].rstrip("-") or "point"
 
 
-def commands(launcher: str, todo: list[sweep.Run], workdir: str, base: str,
-             launcher_args: list[str], sbatch_args: list[str]) -> tuple[list, list[str]]:
+def commands(
+    launcher: str,
+    todo: list[sweep.Run],
+    workdir: str,
+    base: str,
+    launcher_args: list[str],
+    sbatch_args: list[str],
+) -> tuple[list, list[str]]:
     """(commands to run, lines of the SLURM points file) for the unfinished points."""
     script = _script(launcher)
     dirs = [storage.join(workdir, r.name) for r in todo]
     points = [shlex.join([d, *train_args(r, base)]) for r, d in zip(todo, dirs, strict=True)]
     if launcher == "slurm":
-        cmd = ["sbatch", f"--array=0-{len(todo) - 1}", "--job-name=scaling-sweep", *sbatch_args,
-               script, "--points", storage.join(workdir, POINTS_FILE), *launcher_args]
+        cmd = [
+            "sbatch",
+            f"--array=0-{len(todo) - 1}",
+            "--job-name=scaling-sweep",
+            *sbatch_args,
+            script,
+            "--points",
+            storage.join(workdir, POINTS_FILE),
+            *launcher_args,
+        ]
         return [cmd], points
     cmds = []
     for r, d in zip(todo, dirs, strict=True):
@@ -113,8 +127,16 @@ def commands(launcher: str, todo: list[sweep.Run], workdir: str, base: str,
     return cmds, []
 
 
-def launch(launcher: str, spec: dict, runs: list[sweep.Run], workdir: str, *,
-           launcher_args: list[str], sbatch_args: list[str], dry_run: bool) -> int:
+def launch(
+    launcher: str,
+    spec: dict,
+    runs: list[sweep.Run],
+    workdir: str,
+    *,
+    launcher_args: list[str],
+    sbatch_args: list[str],
+    dry_run: bool,
+) -> int:
     """Submit every unfinished point (or print the submissions with `dry_run`); returns the
     number of points submitted. A local `workdir` is made absolute: the cluster's nodes
     mount the same shared filesystem."""
