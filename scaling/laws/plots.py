@@ -102,7 +102,7 @@ def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
         ax.plot([], [], "k--", lw=1, label="approach 3 L(N, C/6N)")
     ax.set(xscale="log", xlabel=LABELS["N"], ylabel="loss",
            title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f}")  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=6 if check else 7, ncol=2, loc="upper right" if check else "best")
     return _save(fig, out_dir, "isoflops")
 
 

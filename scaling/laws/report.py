@@ -83,7 +83,7 @@ def _headline(summary: dict, level: float) -> list[str]:
         verdict = "overlap" if cmp_.get("intervals_overlap") else "do not overlap"
         inside = (" and each estimate lies inside the other's interval"
                   if cmp_.get("each_inside_other") else "")  # fmt: skip
-        lines += [f"The two estimates of a differ by {cmp_['difference']:+.3f}; their "
+        lines += [f"Approaches 2 and 3's estimates of a differ by {cmp_['difference']:+.3f}; their "
                   f"{level:.0%} intervals {verdict}{inside}.", ""]  # fmt: skip
     return lines
 
