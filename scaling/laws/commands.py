@@ -232,7 +232,8 @@ def _run_scales(path: str) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def _curves(args) -> list:
-    """Approach 1's learning curves: every run directory under --runs that the table names."""
+    """Approach 1's learning curves: every finished run directory under --runs that the table
+    names (a run still training has only part of its curve)."""
     from scaling.laws import envelope, results
 
     if not args.runs:
@@ -244,8 +245,11 @@ def _curves(args) -> list:
         except (KeyError, TypeError, ValueError):
             continue
     flops, _ = _run_scales(args.results)
+    from scaling.laws.sweep import is_finished
+
     metrics = {name: results.load_metrics(path) for name, path in
-               results.find_runs(args.runs).items() if name in n_of}  # fmt: skip
+               results.find_runs(args.runs).items()
+               if name in n_of and is_finished(os.path.dirname(path))}  # fmt: skip
     return envelope.curves_from_metrics(metrics, n_of, flops, args.curve_metric)
 
 
