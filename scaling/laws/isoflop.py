@@ -2,8 +2,10 @@
 
 Runs sharing a compute budget C form an IsoFLOP profile. A parabola in log N fitted to each
 profile's losses has its minimum at N_opt(C); D_opt(C) = C / (6 N_opt). A line through
-(log C, log N_opt) gives N_opt ∝ C^a, and D_opt ∝ C^b. Intervals come from a bootstrap that
-resamples the runs within each profile.
+(log C, log N_opt) gives N_opt ∝ C^a, and D_opt ∝ C^b; a line through (log C, log L_min)
+gives the minima's loss L_opt = k_l C^-gamma_l (a pure power law: a few budgets cannot pin
+an irreducible term). Intervals come from a bootstrap that resamples the runs within each
+profile.
 """
 
 from __future__ import annotations
@@ -31,30 +33,39 @@ class Profile:
 
 @dataclass(frozen=True)
 class IsoflopFit:
-    """N_opt = k_n C^a and D_opt = k_d C^b from per-budget parabola minima."""
+    """N_opt = k_n C^a, D_opt = k_d C^b and L_opt = k_l C^-gamma_l from per-budget parabola
+    minima."""
 
     a: float
     b: float
     k_n: float
     k_d: float
     profiles: list
+    k_l: float = float("nan")
+    gamma_l: float = float("nan")
     intervals: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)  # bootstrap refits: dicts of a, b, k_n, k_d
     level: float = 0.95
 
     def params(self) -> dict:
-        return {"a": self.a, "b": self.b, "k_n": self.k_n, "k_d": self.k_d}
+        return {"a": self.a, "b": self.b, "k_n": self.k_n, "k_d": self.k_d, "k_l": self.k_l,
+                "gamma_l": self.gamma_l}  # fmt: skip
 
     def predict(self, compute: float) -> dict:
-        """N_opt = k_n C^a and D_opt = C / (6 N_opt) at `compute`, with bootstrap intervals."""
-        out = {"C": float(compute), "N_opt": self.k_n * compute**self.a}
-        out["D_opt"] = compute / (6 * out["N_opt"])
+        """N_opt = k_n C^a, D_opt = C / (6 N_opt) and the minima's loss law at `compute`,
+        with bootstrap intervals."""
+        out = {"C": float(compute)} | _at(self.params(), compute)
         if self.samples:
-            reps = [{"N_opt": s["k_n"] * compute ** s["a"]} for s in self.samples]
-            reps = [r | {"D_opt": compute / (6 * r["N_opt"])} for r in reps]
+            reps = [_at(s, compute) for s in self.samples]
             for key, bounds in optimize.intervals(reps, self.level).items():
                 out[f"{key}_ci"] = bounds
         return out
+
+
+def _at(p: dict, compute: float) -> dict:
+    n_opt = p["k_n"] * compute ** p["a"]
+    return {"N_opt": n_opt, "D_opt": compute / (6 * n_opt),
+            "loss": p["k_l"] * compute ** -p["gamma_l"]}  # fmt: skip
 
 
 def group_budgets(compute, rel_tol: float = 0.05) -> np.ndarray:
@@ -106,7 +117,9 @@ def _exponents(profiles: list[Profile]) -> dict:
     log_d = log_c - np.log(6.0) - log_n
     a, ln_kn = np.polyfit(log_c, log_n, 1)
     b, ln_kd = np.polyfit(log_c, log_d, 1)
-    return {"a": float(a), "b": float(b), "k_n": float(np.exp(ln_kn)), "k_d": float(np.exp(ln_kd))}
+    neg_gamma, ln_kl = np.polyfit(log_c, np.log([p.loss_opt for p in profiles]), 1)
+    return {"a": float(a), "b": float(b), "k_n": float(np.exp(ln_kn)), "k_d": float(np.exp(ln_kd)),
+            "k_l": float(np.exp(ln_kl)), "gamma_l": float(-neg_gamma)}  # fmt: skip
 
 
 @optimize.serial_blas

@@ -78,10 +78,15 @@ def plot_loss_vs(
 
 
 def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
-                  fit3: parametric.ParametricFit | None = None) -> list[str]:  # fmt: skip
+                  fit3: parametric.ParametricFit | None = None, check: dict | None = None,
+                  measured: Results | None = None) -> list[str]:  # fmt: skip
     """Each IsoFLOP profile's runs, its parabola in log N and the minimum (approach 2); with
-    `fit3`, approach 3's L(N, C/6N) along the same budget, dashed."""
+    `fit3`, approach 3's L(N, C/6N) along the same budget, dashed; with `check` (the
+    prediction summary) each approach's predicted optimum at the held-out budgets with its
+    prediction interval, and the `measured` runs there."""
     fig, ax = _figure()
+    if check:
+        _plot_check(ax, check, measured, fit3)
     colours = matplotlib.colormaps["plasma"](np.linspace(0, 0.85, len(fit.profiles)))
     for prof, colour in zip(fit.profiles, colours, strict=True):
         n = results.n[prof.index]
@@ -97,8 +102,34 @@ def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
         ax.plot([], [], "k--", lw=1, label="approach 3 L(N, C/6N)")
     ax.set(xscale="log", xlabel=LABELS["N"], ylabel="loss",
            title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f}")  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=6 if check else 7, ncol=2, loc="upper right" if check else "best")
     return _save(fig, out_dir, "isoflops")
+
+
+MARKERS = {"1": ("v", "tab:green"), "2": ("s", "k"), "3": ("D", "tab:red")}
+
+
+def _plot_check(ax, check: dict, measured: Results | None, fit3) -> None:
+    """Predicted optima (with prediction intervals) and measured runs at held-out budgets."""
+    for c in sorted({r["budget"] for r in check["predictions"]}):
+        if measured is not None:
+            at = np.abs(measured.c / c - 1) < 0.05
+            order = np.argsort(measured.n[at])
+            ax.plot(measured.n[at][order], measured.loss[at][order], "o-", color="tab:blue",
+                    lw=1, ms=6, mfc="none", label=f"C={c:.2g} measured (held out)")  # fmt: skip
+        if fit3 is not None:
+            lo = min(r["N_opt"] for r in check["predictions"]) / 2.5
+            grid = np.geomspace(lo, lo * 6.25, 100)
+            ax.plot(grid, parametric.predict_loss(fit3.values(), grid, c / (6 * grid)),
+                    color="tab:blue", lw=1, ls="--")  # fmt: skip
+        for r in check["predictions"]:
+            if r["budget"] != c:
+                continue
+            marker, colour = MARKERS[r["approach"]]
+            lo_l, hi_l = r["loss_interval"]
+            ax.errorbar(r["N_opt"], r["loss"], yerr=[[r["loss"] - lo_l], [hi_l - r["loss"]]],
+                        fmt=marker, color=colour, ms=5, capsize=3, lw=1,
+                        label=f"approach {r['approach']} prediction")  # fmt: skip
 
 
 def _smooth(y: np.ndarray, width: int = 5) -> np.ndarray:
@@ -165,12 +196,22 @@ def _band(samples: list, curve, grid, level: float) -> tuple[np.ndarray, np.ndar
 
 def plot_optimal_allocation(
     iso: IsoflopFit | None, fit3: parametric.ParametricFit | None, out_dir: str,
-    c_range: tuple[float, float],
+    c_range: tuple[float, float], env=None,
 ) -> list[str]:  # fmt: skip
-    """N_opt against C from approach 2 (parabola minima and their line) and approach 3
-    (the parametric law's optimum), each with its bootstrap band: the comparison of a."""
+    """N_opt against C from approach 2 (parabola minima and their line), approach 3 (the
+    parametric law's optimum) and approach 1 (`env`: the learning curves' lower envelope and
+    its line), each with its bootstrap band: the comparison of a."""
     fig, ax = _figure()
     grid = np.geomspace(c_range[0] / 2, c_range[1] * 100, 200)
+    if env is not None:
+        ok = np.isfinite(env.env_n)
+        ax.plot(env.grid[ok], env.env_n[ok], ".", color="tab:green", ms=3,
+                label="lower envelope of learning curves")  # fmt: skip
+        ax.plot(grid, env.k_n * grid**env.a, "-", color="tab:green",
+                label=f"approach 1: a = {env.a:.3f}")  # fmt: skip
+        band = _band(env.samples, lambda s, g: s["k_n"] * g ** s["a"], grid, env.level)
+        if band is not None:
+            ax.fill_between(grid, *band, color="tab:green", alpha=0.12, lw=0)
     if iso is not None:
         c = np.array([p.budget for p in iso.profiles])
         ax.plot(c, [p.n_opt for p in iso.profiles], "ks", ms=6, label="IsoFLOP minima")

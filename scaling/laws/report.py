@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d")
+PARAM_ORDER = ("E", "A", "B", "alpha", "beta", "a", "b", "G", "x_c", "k_n", "k_d", "k_l", "gamma_l")
 
 
 def _num(x) -> str:
@@ -73,11 +73,17 @@ def _headline(summary: dict, level: float) -> list[str]:
         lines += [f"Approach 2 (a parabola per IsoFLOP budget, {len(a2['profiles'])} budgets): "
                   f"N_opt = {_num(p['k_n'])} · C^a with a = {_pm(p['a'], ci.get('a'))}; "
                   f"D_opt ∝ C^b with b = {_pm(p['b'], ci.get('b'))}.", ""]  # fmt: skip
+    a1 = summary.get("approach1")
+    if a1 and "error" not in a1:
+        p, ci = a1["params"], a1["intervals"]
+        lines += [f"Approach 1 (lower envelope of {a1['curves']} learning curves, "
+                  f"{len(a1['envelope_sizes'])} sizes lead it): a = {_pm(p['a'], ci.get('a'))}.",
+                  ""]  # fmt: skip
     if cmp_:
-        verdict = ("overlap" if cmp_.get("intervals_overlap") else "do not overlap")
+        verdict = "overlap" if cmp_.get("intervals_overlap") else "do not overlap"
         inside = (" and each estimate lies inside the other's interval"
                   if cmp_.get("each_inside_other") else "")  # fmt: skip
-        lines += [f"The two estimates of a differ by {cmp_['difference']:+.3f}; their "
+        lines += [f"Approaches 2 and 3's estimates of a differ by {cmp_['difference']:+.3f}; their "
                   f"{level:.0%} intervals {verdict}{inside}.", ""]  # fmt: skip
     return lines
 
@@ -96,9 +102,11 @@ def _limits(summary: dict) -> list[str]:
     c_max = data["C"][1]
     beyond = [c for c in summary["settings"]["budgets"] if c > 1.5 * c_max]
     if beyond:
-        lines.append(f"- Predictions at {', '.join(_num(c) for c in beyond)} FLOP extrapolate "
-                     f"up to {max(beyond) / c_max:.0f}x beyond the largest run; their intervals "
-                     "cover only the bootstrap's sampling noise, not a change of regime.")
+        lines.append(
+            f"- Predictions at {', '.join(_num(c) for c in beyond)} FLOP extrapolate "
+            f"up to {max(beyond) / c_max:.0f}x beyond the largest run; their intervals "
+            "cover only the bootstrap's sampling noise, not a change of regime."
+        )
     a2 = summary["approach2"]
     if "error" not in a2:
         lines.append(f"- Approach 2 rests on {len(a2['profiles'])} parabola minima, so its "
@@ -106,9 +114,11 @@ def _limits(summary: dict) -> list[str]:
                      "edge of its sizes pulls it most.")  # fmt: skip
     a3 = summary["approach3"]
     if "error" not in a3 and a3.get("n_points", 0) < 50:
-        lines.append(f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
-                     "trade off against one another, so read their intervals before their "
-                     "point values.")
+        lines.append(
+            f"- Approach 3 fits 5 parameters to {a3['n_points']} runs: E, A and B can "
+            "trade off against one another, so read their intervals before their "
+            "point values."
+        )
     return lines + [""]
 
 
@@ -128,8 +138,32 @@ def _approach2_tables(section: dict, level: float) -> list[str]:
     lines += ["", "Compute-optimal allocation (approach 2):", "",
               f"| C (FLOP) | N_opt | {level:.0%} interval | D_opt | {level:.0%} interval |",
               "|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
+        f"{_num(p['D_opt'])} | {_ci(p, 'D_opt_ci')} |"
+        for p in section["predictions"]
+    ]
+    return lines + [""]
+
+
+def _approach1(section: dict | None, level: float) -> list[str]:
+    if not section:
+        return []
+    notes = []
+    if "error" not in section:
+        c_lo, c_hi = section["C_range"]
+        notes = [f"Lowest loss over {section['curves']} runs' logged evaluations at "
+                 f"{section['envelope_points']} FLOP values from {_num(c_lo)} to {_num(c_hi)}; "
+                 f"runs leading it: N = {', '.join(_num(n) for n in section['envelope_sizes'])}. "
+                 f"Caveat: {section['caveat']}.", ""]  # fmt: skip
+    lines = _section("Approach 1: lower envelope of learning curves", section, level, notes)
+    if "error" in section:
+        return lines
+    lines += [f"| C (FLOP) | N_opt | {level:.0%} interval | D_opt | loss | {level:.0%} interval |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {_num(p['C'])} | {_num(p['N_opt'])} | {_ci(p, 'N_opt_ci')} | "
-              f"{_num(p['D_opt'])} | {_ci(p, 'D_opt_ci')} |" for p in section["predictions"]]
+              f"{_num(p['D_opt'])} | {_num(p['loss'])} | {_ci(p, 'loss_ci')} |"
+              for p in section["predictions"]]  # fmt: skip
     return lines + [""]
 
 
@@ -159,6 +193,7 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     lines += _predictions(a3, level)
     lines += _section("Approach 2: IsoFLOP profiles", summary["approach2"], level)
     lines += _approach2_tables(summary["approach2"], level)
+    lines += _approach1(summary.get("approach1"), level)
     laws = summary["power_laws"]  # N, D, C in that order (fit.json stores keys sorted)
     order = {"N": 0, "D": 1, "C": 2}
     for variable, section in sorted(laws.items(), key=lambda kv: order.get(kv[0], 3)):

@@ -38,14 +38,25 @@ import os
 from dataclasses import dataclass
 
 from scaling import config as cfg
+from scaling import storage
 from scaling.bounds import MAX_TOKENS
 from scaling.errors import UserError
 from scaling.laws import accounting
 from scaling.presets import get_preset
 from scaling.validate import validate
 
-SPEC_KEYS = {"base", "settings", "models", "ladder", "tokens", "budgets", "count", "lr", "lrs",
-             "variants"}
+SPEC_KEYS = {
+    "base",
+    "settings",
+    "models",
+    "ladder",
+    "tokens",
+    "budgets",
+    "count",
+    "lr",
+    "lrs",
+    "variants",
+}
 LADDER_KEYS = {"d_model", "aspect_ratio", "head_dim", "ff_mult"}
 
 
@@ -157,8 +168,10 @@ def _ladder_shapes(ladder: dict) -> list[dict]:
 def _shapes(spec: dict) -> list[dict]:
     shapes = spec.get("models") or []
     if not isinstance(shapes, list) or not all(isinstance(m, dict) for m in shapes):
-        raise SpecError("spec models: expected a list of mappings such as {n_layers: 2, "
-                        "d_model: 128, n_heads: 4, d_ff: 512}")
+        raise SpecError(
+            "spec models: expected a list of mappings such as {n_layers: 2, "
+            "d_model: 128, n_heads: 4, d_ff: 512}"
+        )
     shapes = list(shapes)
     if spec.get("ladder") and not isinstance(spec["ladder"], dict):
         raise SpecError("spec ladder: expected a mapping with d_model: [...]")
@@ -187,10 +200,13 @@ def _variants(spec: dict) -> list[tuple[str, list[str]]]:
     variants = spec.get("variants")
     if not variants:
         return [("", [])]
-    if not isinstance(variants, dict) or not all(isinstance(v, dict | list | None)
-                                                 for v in variants.values()):
-        raise SpecError("spec variants: expected a mapping of names to settings, such as "
-                        "{mup: {model.mup_base_width: 64}, sp: {model.mup_base_width: 0}}")
+    if not isinstance(variants, dict) or not all(
+        isinstance(v, dict | list | None) for v in variants.values()
+    ):
+        raise SpecError(
+            "spec variants: expected a mapping of names to settings, such as "
+            "{mup: {model.mup_base_width: 64}, sp: {model.mup_base_width: 0}}"
+        )
     return [(str(name), _settings(settings)) for name, settings in variants.items()]
 
 
@@ -205,11 +221,12 @@ def _budgets(spec: dict) -> list[tuple[float, list[int] | None]]:
         try:
             widths = [_whole(w) for w in widths]
         except (TypeError, ValueError):
-            raise SpecError(f"spec budgets: expected budget: [d_model, ...] entries such as "
-                            f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}") from None
+            raise SpecError(
+                f"spec budgets: expected budget: [d_model, ...] entries such as "
+                f"1.0e+12: [32, 48, 64], got {key!r}: {widths!r}"
+            ) from None
         if c <= 0 or not widths:
-            raise SpecError(f"spec budgets: {key!r} needs a positive budget and at least one "
-                            f"width")
+            raise SpecError(f"spec budgets: {key!r} needs a positive budget and at least one width")
         out.append((c, widths))
     return out
 
@@ -256,8 +273,10 @@ def expand(spec: dict) -> list[Run]:
     for c, chosen in budgets:
         missing = sorted(set(chosen or []) - widths)
         if missing:
-            raise SpecError(f"spec budgets: {c:g} lists d_model={missing[0]}, which no model "
-                            f"shape has (widths: {', '.join(map(str, sorted(widths)))})")
+            raise SpecError(
+                f"spec budgets: {c:g} lists d_model={missing[0]}, which no model "
+                f"shape has (widths: {', '.join(map(str, sorted(widths)))})"
+            )
     runs = []
     for variant, overrides in _variants(spec):
         prefix = f"{variant}-" if variant else ""
@@ -268,13 +287,11 @@ def expand(spec: dict) -> list[Run]:
                 n = accounting.param_counts(m)[count]
                 name = prefix + f"L{m.n_layers}-d{m.d_model}" + (f"-lr{lr:g}" if lr else "")
                 for t in tokens:
-                    runs.append(Run(f"{name}-D{t:.3g}", _with_tokens(config, t), t, None,
-                                    variant))
+                    runs.append(Run(f"{name}-D{t:.3g}", _with_tokens(config, t), t, None, variant))
                 for c, chosen in budgets:
                     if chosen is None or m.d_model in chosen:
                         t = c / (6 * n)
-                        runs.append(Run(f"{name}-C{c:.3g}", _with_tokens(config, t), t, c,
-                                        variant))
+                        runs.append(Run(f"{name}-C{c:.3g}", _with_tokens(config, t), t, c, variant))
     return runs
 
 
@@ -284,6 +301,8 @@ def expand(spec: dict) -> list[Run]:
 
 def _read_json(path: str) -> dict | None:
     try:
+        if storage.is_remote(path):  # a cluster sweep's workdir on object storage
+            return json.loads(storage.read_text(path))
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, json.JSONDecodeError):
@@ -292,7 +311,7 @@ def _read_json(path: str) -> dict | None:
 
 def is_finished(run_dir: str) -> bool:
     """A run is finished when its summary.json records the last step and no preemption."""
-    s = _read_json(os.path.join(run_dir, "summary.json"))
+    s = _read_json(storage.join(run_dir, "summary.json"))
     if not s:
         return False
     return not s.get("preempted") and s.get("end_step", s.get("steps", 0)) >= s.get("steps", 1)
@@ -318,9 +337,12 @@ def run_sweep(runs: list[Run], workdir: str, jobs: int = 1, train_fn=None) -> li
             run_dir = os.path.join(workdir, r.name)
             train_fn(r.config.to_dict(), run_dir)
             if not is_finished(run_dir):  # preempted (SIGTERM): leave the rest for the rerun
-                print(f"scaling: sweep stopped in run {r.name}; rerun the same command to "
-                      f"resume it and the {len(todo) - i - 1} runs after it", flush=True)
-                return [t.name for t in todo[:i + 1]]
+                print(
+                    f"scaling: sweep stopped in run {r.name}; rerun the same command to "
+                    f"resume it and the {len(todo) - i - 1} runs after it",
+                    flush=True,
+                )
+                return [t.name for t in todo[: i + 1]]
         return [r.name for r in todo]
     import concurrent.futures
     import multiprocessing
@@ -356,19 +378,22 @@ def _row(run: Run, run_dir: str, summary: dict) -> dict:
 
 def gather_results(runs: list[Run], workdir: str) -> list[dict]:
     """One row per finished run (N, N_non_emb, D, C, losses, wall time); writes
-    workdir/results.csv and results.jsonl, the table `scaling fit --results` reads."""
+    workdir/results.csv and results.jsonl, the table `scaling fit --results` reads. Runs
+    still training (a cluster sweep's) are left out until they finish."""
     import csv
+    import io
 
     rows = []
     for r in runs:
-        run_dir = os.path.join(workdir, r.name)
+        run_dir = storage.join(workdir, r.name)
         if is_finished(run_dir):
-            rows.append(_row(r, run_dir, _read_json(os.path.join(run_dir, "summary.json"))))
+            rows.append(_row(r, run_dir, _read_json(storage.join(run_dir, "summary.json"))))
     if rows:
-        with open(os.path.join(workdir, "results.csv"), "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        with open(os.path.join(workdir, "results.jsonl"), "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        storage.write_atomic(storage.join(workdir, "results.csv"), text.getvalue())
+        storage.write_atomic(storage.join(workdir, "results.jsonl"),
+                             "".join(json.dumps(row) + "\n" for row in rows))  # fmt: skip
     return rows
