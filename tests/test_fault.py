@@ -149,4 +149,7 @@ def test_token_id_outside_the_vocabulary_is_caught_on_the_host(corpus, tmp_path,
     code = main(train_args(tmp_path, sets + TINY + ["train.steps=3"]))
     err = capsys.readouterr().err
     assert code == 2 and "token id 999 in batch 'inputs' is outside the vocabulary" in err
-    assert len(err.strip().splitlines()) == 1
+    lines = err.strip().splitlines()  # the run had started: its start-up lines, then one error
+    assert lines[-1].startswith("scaling: error: token id 999")
+    assert sum(line.startswith("scaling: error:") for line in lines) == 1
+    assert not any("Traceback" in line for line in lines)

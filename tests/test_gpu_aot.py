@@ -10,8 +10,16 @@ import pytest
 from scaling.gpu_topology import TARGETS, gpu_devices, memory_bytes
 from scaling.platform import platform_of
 
+
+def _has_cuda_plugin() -> bool:
+    try:  # find_spec of a dotted name raises when the parent package is absent
+        return importlib.util.find_spec("jax_plugins.xla_cuda12") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax_plugins.xla_cuda12") is None,
+    not _has_cuda_plugin(),
     reason="needs the CUDA plugin: pip install 'scaling[gpu]' (compiles for GPUs, no GPU used)",
 )
 

@@ -105,11 +105,13 @@ class Run:
         self.mesh = sharding.make_mesh(self.config.mesh, config=self.config)
         self.resolved = resolve(self.config, self.mesh.devices.flat)
         self.attention = attention_summary(self.config, self.mesh.devices.flat)
+        self._load_data()
+        self._restore_or_init(init_from)
+        # start-up lines once the data and the checkpoint are known good: bad input above
+        # ends in its one error line alone
         say(attention_line(self.config, self.mesh.devices.flat))
         if self.config.mesh.stage > 1:
             say(pipeline_report(self.config))
-        self._load_data()
-        self._restore_or_init(init_from)
         self.train_fn, self.eval_fn = compile_steps(
             self.resolved, self.tx, self.mesh, self.shardings)
         self.eval_batches = self.data.eval_batches()

@@ -36,6 +36,7 @@ class StoreSplit:
         self.cum_docs = np.concatenate([[0], np.cumsum(self._counts["docs"])]).astype(
             np.int64)  # [K + 1]
         self._sentences = [s.get("sentences") for s in shards]
+        self._check_present()
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
         self.opened: set[int] = set()
         self.num_tokens = int(self.cum_tokens[-1])
@@ -45,6 +46,20 @@ class StoreSplit:
             local = max_documents - int(self.cum_docs[k])
             self.num_tokens = int(self.cum_tokens[k] + self.array(k, "docs")[local])
             self.num_documents = max_documents
+
+    def _check_present(self) -> None:
+        """Every shard's token and document files exist: one listing per directory, so a
+        damaged store fails at start-up, not when a row first reaches the missing shard."""
+        listed: dict[str, set[str]] = {}
+        for name in self.names:
+            for what in ("tokens", "docs"):
+                path = layout.shard_file(self.store, name, what)
+                folder, _, base = path.rpartition("/")
+                if folder not in listed:
+                    listed[folder] = set(storage.listdir(folder))
+                if base not in listed[folder]:
+                    raise DataError(f"{path}: a shard file of the store is missing; the store "
+                                    f"is damaged: delete it and prepare it again")
 
     def array(self, k: int, what: str) -> np.ndarray:
         """File `what` of shard k, opened once (memory-mapped when local)."""
