@@ -21,7 +21,7 @@ from scaling.models.search import beam_search, greedy, length_penalty
 from scaling.schedules import schedule
 from scaling.train.optimizer import make_optimizer
 from scaling.train.state import init_state
-from scaling.translator import Translator
+from scaling.eval.translate import Translator
 
 MODEL = ModelConfig(family="encdec", vocab_size=263, n_layers=2, n_decoder_layers=2,
                     d_model=32, n_heads=4, d_ff=64, max_len=24, pos_emb="sinusoidal",

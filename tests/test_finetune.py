@@ -17,7 +17,7 @@ import scipy.stats
 import sklearn.metrics
 
 from scaling import sharding
-from scaling import task_metrics as M
+from scaling.eval import glue_metrics as M
 from scaling.checkpoint import checkpoint_dir, committed_steps
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
