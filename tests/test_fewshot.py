@@ -15,10 +15,10 @@ from flax import linen as nn
 from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.eval import synthetic
+from scaling.eval.answer_metrics import exact_match, normalize_answer, token_f1
+from scaling.eval.fewshot import pack_choice, score
 from scaling.eval.formats import evaluate_task
 from scaling.eval.generate import cut_at_stop, generate_batch
-from scaling.eval.fewshot import pack_choice, score
-from scaling.eval.answer_metrics import exact_match, normalize_answer, token_f1
 from scaling.eval.prompts import MAX_SHOTS, build_prompt
 from scaling.eval.scoring import Request, local_scorer
 from scaling.eval.tasks import Example, Task, TaskSpec, jsonl_task, yaml_task

@@ -117,7 +117,7 @@ def _generate(model, params, tok, task, prompts, scorer):
                               stop=task.spec.stop, mesh=scorer.mesh)
     answers = [t.strip() for t in texts]
     return ({"exact_match": [answer_metrics.exact_match(a, ex.choices)
-                             for a, ex in zip(answers, task.examples, strict=True)],
+                                    for a, ex in zip(answers, task.examples, strict=True)],
              "f1": [answer_metrics.token_f1(a, ex.choices)
                     for a, ex in zip(answers, task.examples, strict=True)]},
             [{"generated": t, "answers": list(ex.choices)}
