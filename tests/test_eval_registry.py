@@ -124,7 +124,8 @@ def test_a_registered_evaluator_is_run_by_train_and_by_eval(tmp_path, monkeypatc
 STEPS = ["model.max_len=32", "train.seq_len=16", "train.steps=2", "train.global_batch=8",
          "train.eval_every=2", "train.checkpoint_every=2", "train.log_every=1",
          "train.eval_batches=1", "train.eval_bleu=6", "optim.warmup_steps=1",
-         "data.vocab_size=300", "model.dropout=0.0", "model.attn_dropout=0.0"]
+         "data.tokenizer=byte", "model.vocab_size=384", "model.dropout=0.0",
+         "model.attn_dropout=0.0"]
 
 
 def test_bleu_in_training_equals_scaling_eval_on_the_checkpoint(tmp_path, capsys):
@@ -133,7 +134,7 @@ def test_bleu_in_training_equals_scaling_eval_on_the_checkpoint(tmp_path, capsys
     the same parameters, restored from the checkpoint through another code path."""
     rng = random.Random(0)
     pairs = sorted({(" ".join(rng.choice(WORDS) for _ in range(4)),
-                     " ".join(rng.choice(WORDS).upper() for _ in range(4))) for _ in range(300)})
+                     " ".join(rng.choice(WORDS).upper() for _ in range(4))) for _ in range(1000)})
     (tmp_path / "a.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
     workdir = tmp_path / "run"
     assert main(["train", "--config", "transformer-tiny", "--workdir", str(workdir), "--quiet",
