@@ -83,6 +83,9 @@ def cmd_train(args) -> int:
     config = _load_config(args)  # bad flags fail before the heavy imports
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
+    from scaling.eval.registry import training_evaluations
+
+    evaluations = training_evaluations(config)  # BLEU, few-shot tasks, dev metrics
     from scaling.train.profiling import parse_profile
 
     profile = parse_profile(args.profile)
@@ -96,11 +99,8 @@ def cmd_train(args) -> int:
     from scaling import storage
 
     init_from = storage.absolute(args.init_from) if args.init_from else None
-    from scaling.eval.in_training import fewshot_hook
-
     summary = train(config, workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at, extra_hooks={"fewshot": fewshot_hook},
-                    profile=profile)
+                    stop_at=args.stop_at, evaluations=evaluations, profile=profile)
     loss, ent = summary["final_eval_loss"], summary["unigram_entropy"]
     if summary["preempted"] or loss is None:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint saved, "
@@ -143,9 +143,10 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    from scaling.eval.registry import training_evaluations
     from scaling.train.finetune import cmd_finetune as run
 
-    return run(args, _absolute_paths)
+    return run(args, _absolute_paths, training_evaluations)
 
 
 def cmd_params(args) -> int:
@@ -264,12 +265,12 @@ def cmd_eval(args) -> int:
         what = "is a file" if os.path.exists(args.harness_include) else "does not exist"
         raise UserError(f"--harness-include {args.harness_include} {what}; give the directory "
                         f"holding the task YAML files")
-    if args.harness:
-        from scaling.eval.lm_eval_adapter import harness_command
+    from scaling.eval import registry
 
-        shots = _int_list(args.shots)
-        return harness_command(args.workdir, args.harness, args.harness_include,
-                               shots[0] if shots else 0, args.limit, args.output)
+    if args.harness:
+        registry.get("lm_eval").command(args.workdir, [args.harness], args,
+                                        _int_list(args.shots))
+        return 0
     if not args.tasks:
         raise UserError("--tasks or --harness: name at least one task")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -278,24 +279,7 @@ def cmd_eval(args) -> int:
                         "bleu:PATH.tsv, finetune)")
     if args.limit < 0 or args.beam < 1 or not args.alpha >= 0:
         raise UserError("--limit must be >= 0, --beam >= 1 and --alpha >= 0")
-    translation = [t for t in tasks if t == "bleu" or t.startswith("bleu:")]
-    others = [t for t in tasks if t not in translation and t != "finetune"]
-    if "finetune" in tasks:  # a fine-tuning run's task: dev (or --split test) metrics
-        from scaling.eval.finetune import eval_command
-
-        eval_command(args.workdir, args.split or "validation", args.predictions)
-    elif args.predictions:
-        raise UserError("--predictions: only with --tasks finetune")
-    if translation:
-        from scaling.eval.bleu import bleu_command
-
-        bleu_command(args.workdir, translation, args.beam, args.alpha, args.limit,
-                     args.split or "test")
-    if others:
-        from scaling.eval.harness import eval_command
-
-        eval_command(args.workdir, others, _int_list(args.shots), args.limit, args.seed,
-                     args.show_prompt, args.log_samples, args.output)
+    registry.evaluate(args.workdir, tasks, args, _int_list(args.shots))
     return 0
 
 

@@ -4,7 +4,10 @@ The allowed values of each choice come from the code that owns them: the registe
 families and objectives (scaling/families/), the model settings (models/choices.py, which
 the activation, remat and attention tables are checked against at import), dtypes
 (platform.py), schedules (schedules.py), tokenizer types (data/tokenizer.py). None of these
-imports JAX, so a bad value fails in a fraction of a second.
+imports JAX, so a bad value fails in a fraction of a second. The names in train.eval_tasks
+are the evaluators' to check (scaling/eval/registry.py `training_evaluations`, which the
+training commands call right after this): the eval package sits above train, which imports
+this module.
 """
 
 from __future__ import annotations
@@ -136,10 +139,6 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"optim.label_smoothing={o.label_smoothing}: must lie in [0, 1)")
     if t.eval_bleu < 0:
         raise ConfigError(f"train.eval_bleu={t.eval_bleu}: must be >= 0 (0 = off)")
-    if t.eval_tasks:
-        from scaling.task_names import parse_eval_tasks
-
-        parse_eval_tasks(t.eval_tasks)
     if o.clip_norm < 0 or o.weight_decay < 0 or o.z_loss < 0:
         raise ConfigError("optim.clip_norm, optim.weight_decay and optim.z_loss must be >= 0")
     _check_finetune(config)

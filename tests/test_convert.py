@@ -224,8 +224,8 @@ def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
 
 def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     from scaling.data.tokenizers.run_copy import run_tokenizer
+    from scaling.eval.fewshot import pack_choice, score
     from scaling.eval.generate import load_run
-    from scaling.eval.harness import pack_choice, score
 
     run, model = hf["gpt2"]["run"], hf["gpt2"]["model"]
     config, params, _, _ = load_run(run, one_device=True)

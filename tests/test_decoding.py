@@ -15,13 +15,13 @@ from flax import linen as nn
 from scaling import sharding
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.data.tokenizers import ByteTokenizer
+from scaling.eval.translate import Translator
 from scaling.models.encdec import EncDec
 from scaling.models.losses import smoothed_token_losses
 from scaling.models.search import beam_search, greedy, length_penalty
 from scaling.schedules import schedule
 from scaling.train.optimizer import make_optimizer
 from scaling.train.state import init_state
-from scaling.translator import Translator
 
 MODEL = ModelConfig(family="encdec", vocab_size=263, n_layers=2, n_decoder_layers=2,
                     d_model=32, n_heads=4, d_ff=64, max_len=24, pos_emb="sinusoidal",

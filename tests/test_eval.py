@@ -12,7 +12,7 @@ from flax import linen as nn
 
 from scaling.config import ModelConfig
 from scaling.errors import UserError
-from scaling.eval.harness import pack_choice, score
+from scaling.eval.fewshot import pack_choice, score
 from scaling.eval.tasks import Example, Task, few_shot_prompt, jsonl_task, next_line_task
 from scaling.models import gpt
 

@@ -15,10 +15,10 @@ from flax import linen as nn
 from scaling.config import ModelConfig
 from scaling.errors import UserError
 from scaling.eval import synthetic
+from scaling.eval.answer_metrics import exact_match, normalize_answer, token_f1
+from scaling.eval.fewshot import pack_choice, score
 from scaling.eval.formats import evaluate_task
 from scaling.eval.generate import cut_at_stop, generate_batch
-from scaling.eval.harness import pack_choice, score
-from scaling.eval.metrics import exact_match, normalize_answer, token_f1
 from scaling.eval.prompts import MAX_SHOTS, build_prompt
 from scaling.eval.scoring import Request, local_scorer
 from scaling.eval.tasks import Example, Task, TaskSpec, jsonl_task, yaml_task
@@ -287,7 +287,7 @@ def test_yaml_task_and_bad_task_files(tmp_path):
 
 def test_train_eval_tasks_names_are_checked():
     from scaling.config import ConfigError
-    from scaling.task_names import parse_eval_tasks
+    from scaling.eval.task_names import parse_eval_tasks
 
     assert parse_eval_tasks("2D+@4, next_line,jsonl:x.jsonl") == [
         ("2D+", 4), ("next_line", 0), ("jsonl:x.jsonl", 0)]

@@ -17,13 +17,13 @@ import scipy.stats
 import sklearn.metrics
 
 from scaling import sharding
-from scaling import task_metrics as M
 from scaling.checkpoint import checkpoint_dir, committed_steps
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
 from scaling.data.batches.task_rows import bert_row, gpt_row, rows_of
 from scaling.data.sources.glue import glue_record, glue_splits
 from scaling.data.tokenizers import ByteTokenizer
+from scaling.eval import glue_metrics as M
 from scaling.families import get_objective
 from scaling.families.schema import synthetic_batch
 from scaling.train.optimizer import make_optimizer

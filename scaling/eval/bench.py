@@ -25,8 +25,8 @@ def bench_eval(config, questions: int = 64, choices: int = 4, context: int = 48,
                choice_len: int = 6, new_tokens: int = 32) -> int:
     """Print requests/s of both scorers on `questions` × `choices` requests and the
     generation speed of `questions` prompts, batch 8."""
+    from scaling.eval.fewshot import pack_choice, score
     from scaling.eval.generate import generate_batch
-    from scaling.eval.harness import pack_choice, score
     from scaling.eval.scoring import Request, local_scorer
     from scaling.models.gpt import GPT
     from scaling.platform import resolve

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from scaling.eval import metrics
+from scaling.eval import answer_metrics
 from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.eval.prompts import MAX_SHOTS, build_prompt, demo_text
 from scaling.eval.scoring import Request, local_scorer
@@ -66,7 +66,7 @@ def evaluate_task(model, params, tokenizer, task: Task, shots: int, seed: int = 
     for name, values in scores.items():
         result[name] = float(np.mean(values)) if isinstance(values, list) else values
         if isinstance(values, list):
-            result[f"{name}_stderr"] = metrics.stderr(values)
+            result[f"{name}_stderr"] = answer_metrics.stderr(values)
     if task.spec.kind == "multiple_choice":
         result["chance"] = float(np.mean([1 / len(ex.choices) for ex in task.examples]))
     if samples:
@@ -116,9 +116,9 @@ def _generate(model, params, tok, task, prompts, scorer):
     texts, _ = generate_batch(model, params, tok, ids, new_tokens=task.spec.max_new_tokens,
                               stop=task.spec.stop, mesh=scorer.mesh)
     answers = [t.strip() for t in texts]
-    return ({"exact_match": [metrics.exact_match(a, ex.choices)
-                             for a, ex in zip(answers, task.examples, strict=True)],
-             "f1": [metrics.token_f1(a, ex.choices)
+    return ({"exact_match": [answer_metrics.exact_match(a, ex.choices)
+                                    for a, ex in zip(answers, task.examples, strict=True)],
+             "f1": [answer_metrics.token_f1(a, ex.choices)
                     for a, ex in zip(answers, task.examples, strict=True)]},
             [{"generated": t, "answers": list(ex.choices)}
              for t, ex in zip(texts, task.examples, strict=True)])
@@ -143,7 +143,7 @@ def _rolling(model, params, tok, task, prompts, scorer):
     n_bytes = sum(len(ex.context.encode("utf-8")) for ex in task.examples)
     n_words = sum(len(ex.context.split()) for ex in task.examples)
     n_tokens = sum(n for _, n in spans)
-    return ({"bits_per_byte": metrics.bits_per_byte(sum(total), n_bytes),
+    return ({"bits_per_byte": answer_metrics.bits_per_byte(sum(total), n_bytes),
              "token_perplexity": math.exp(-sum(total) / max(n_tokens, 1)),
              "word_perplexity": math.exp(-sum(total) / max(n_words, 1))},
             [{"logp": t, "tokens": n} for t, (_, n) in zip(total, spans, strict=True)])

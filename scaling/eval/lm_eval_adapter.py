@@ -89,7 +89,7 @@ def harness_command(workdir: str, tasks: str, include: str | None, shots: int, l
                     output: str | None) -> int:
     """`scaling eval --harness`: print lm-eval's results table, write its JSON (with its
     per-example samples) to `output`."""
-    from scaling.eval.harness import open_run
+    from scaling.eval.fewshot import open_run
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if not names:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import random
 import string
 
+from scaling.eval.task_names import ARITHMETIC, SCRAMBLE_NAMES, TASKS  # noqa: F401  (public here)
 from scaling.eval.tasks import Example, Task, TaskSpec
-from scaling.task_names import ARITHMETIC, SCRAMBLE_NAMES, TASKS  # noqa: F401  (public here)
 
 _OPS = {"+": ("plus", lambda a, b: a + b), "-": ("minus", lambda a, b: a - b),
         "x": ("times", lambda a, b: a * b)}

@@ -72,8 +72,8 @@ class Objective:
     # implementation) -> a Flax module taking the family's model_args; None = the family's.
     make_model: Callable | None = None
     # A task head's outputs from the model's (fine-tuning): task_logits(outputs) -> [B, K].
-    # The training loop then scores the whole dev split at each evaluation (task metrics,
-    # best checkpoint: scaling/train/task_eval.py).
+    # Its runs then score the whole dev split at each evaluation (task metrics,
+    # best checkpoint: scaling/eval/finetune.py).
     task_logits: Callable | None = None
 
     def batch_fields(self, config) -> tuple[BatchField, ...]:

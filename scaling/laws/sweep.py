@@ -41,6 +41,7 @@ from scaling import config as cfg
 from scaling import storage
 from scaling.bounds import MAX_TOKENS
 from scaling.errors import UserError
+from scaling.eval import registry as evaluators
 from scaling.laws import accounting
 from scaling.presets import get_preset
 from scaling.validate import validate
@@ -246,7 +247,9 @@ def _with_tokens(config: cfg.Config, tokens: float) -> cfg.Config:
     optim = config.optim
     if optim.warmup_steps >= steps:  # a short run still needs room to decay
         optim = dataclasses.replace(optim, warmup_steps=max(0, steps // 10))
-    return validate(dataclasses.replace(config, train=train, optim=optim))
+    config = validate(dataclasses.replace(config, train=train, optim=optim))
+    evaluators.check(config)  # train.eval_tasks names, as `scaling train` checks them
+    return config
 
 
 def expand(spec: dict) -> list[Run]:
@@ -319,9 +322,11 @@ def is_finished(run_dir: str) -> bool:
 
 def _train_one(config_dict: dict, run_dir: str) -> dict:
     """Worker body: one ordinary training run (imported late: JAX starts only here)."""
+    from scaling.eval.registry import training_evaluations
     from scaling.train.loop import train
 
-    return train(cfg.from_dict(config_dict), run_dir, progress=False)
+    config = cfg.from_dict(config_dict)
+    return train(config, run_dir, progress=False, evaluations=training_evaluations(config))
 
 
 def run_sweep(runs: list[Run], workdir: str, jobs: int = 1, train_fn=None) -> list[str]:

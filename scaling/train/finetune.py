@@ -7,7 +7,9 @@ files: the task type, classes, choices; train.steps = ceil(finetune.epochs · ex
 global_batch) and optim.warmup_steps = the recipe's fraction of it, unless set; an
 evaluation (with the task metrics on the whole dev split) and a checkpoint every epoch,
 unless set. Training is `scaling.train.loop.train`: the same loop, sharding, checkpoints
-and exact resume as pretraining; the run directory is locked as for `train`.
+and exact resume as pretraining; the run directory is locked as for `train`. The dev-split
+evaluation (task metrics, the best checkpoint) is the command's to pass in
+(scaling/eval/finetune.py, chosen from the evaluator registry).
 """
 
 from __future__ import annotations
@@ -109,8 +111,10 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
     return apply_overrides(config, derived), t
 
 
-def cmd_finetune(args, absolute_paths) -> int:
-    """The command; `absolute_paths(config)` makes the data paths absolute (scaling/cli.py)."""
+def cmd_finetune(args, absolute_paths, evaluations_for) -> int:
+    """The command; `absolute_paths(config)` makes the data paths absolute (scaling/cli.py),
+    `evaluations_for(config)` gives the evaluations the loop runs (the evaluator registry's
+    `training_evaluations`: the dev metrics of the task)."""
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
     task = args.task if args.task.startswith("tfds:") else os.path.abspath(args.task)
@@ -119,6 +123,7 @@ def cmd_finetune(args, absolute_paths) -> int:
 
     try:
         config = validate(absolute_paths(config))
+        evaluations = evaluations_for(config)  # checks train.eval_tasks
     except ConfigError as e:
         raise ConfigError(f"the fine-tuning config: {e}") from None
     from scaling.distributed import initialize_from_env
@@ -127,7 +132,7 @@ def cmd_finetune(args, absolute_paths) -> int:
     initialize_from_env()
     init_from = None if args.scratch else storage.absolute(args.init_from)
     summary = train(config, args.workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at, command="finetune")
+                    stop_at=args.stop_at, evaluations=evaluations, command="finetune")
     if summary["preempted"] or summary["end_step"] < summary["steps"]:
         print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint "
               f"saved, rerun the same command to resume")

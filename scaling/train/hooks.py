@@ -9,8 +9,12 @@
 A hook is a function of the `StepInfo` of the step just taken. It may ask the loop to stop
 after this step (`info.stop`, e.g. preemption) or ask for a checkpoint (`info.save`); hooks
 later in the order see the request. Logging, evaluation, preemption and checkpointing are
-hooks (train/loop.py); later work (few-shot evaluation, profiling) adds its own without
-touching the loop.
+hooks (train/loop.py); later work (profiling) adds its own without touching the loop.
+
+Evaluations beyond the validation loss (BLEU, few-shot tasks, a fine-tuning run's dev
+metrics) are not the loop's: the command builds them (scaling/eval/registry.py) and passes
+them to `train(..., evaluations=...)` as `Evaluation`s; the loop runs each as a hook on the
+evaluation interval without knowing any of them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -77,3 +82,15 @@ class Hooks:
                 hook.fn(info)
                 if self.timer is not None:
                     self.timer(hook.name, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation a command hands to the training loop. `start(run)`, called once the
+    `Run` is built, returns a function `(state, step) -> metrics row`, or None when this run
+    has nothing for it to evaluate. The loop calls that function on train.eval_every and at
+    the run's last step, writes its row to metrics.jsonl and does not count its time as
+    training throughput; `name` names its hook (and its seconds in summary.json's `time`)."""
+
+    name: str
+    start: Callable[[Any], Callable[[Any, int], dict] | None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 
 import jax
 from tqdm import tqdm
@@ -26,7 +27,7 @@ from scaling.families import flops_per_token, param_counts
 from scaling.lock import RunLock
 from scaling.metrics import MetricsError, MetricsWriter, Throughput, read_rows
 from scaling.train.faults import NonFiniteGuard, Preemption
-from scaling.train.hooks import Hooks, StepInfo
+from scaling.train.hooks import Evaluation, Hooks, StepInfo
 from scaling.train.profiling import Clock, Profiler, append_session
 from scaling.train.report import finite_or_none, say, write_json
 from scaling.train.run import Run, global_batch  # noqa: F401  (global_batch: public here)
@@ -46,19 +47,20 @@ def _truncate_metrics(workdir: str, last_step: int) -> None:
 
 
 def train(config: Config, workdir: str, *, progress: bool = True, init_from: str | None = None,
-          stop_at: int | None = None, extra_hooks: dict | None = None,
+          stop_at: int | None = None, evaluations: Sequence[Evaluation] = (),
           command: str = "train", profile: tuple[int, int] | None = None) -> dict:
     """Train `config` in `workdir`, resuming from its latest checkpoint; returns (and writes)
     the run summary. `stop_at` ends this session after that step (saving a checkpoint);
-    the schedule still spans `train.steps`. `command` names the lock's holder. `profile`
-    (start, stop) traces steps start + 1 .. stop into <workdir>/profile
+    the schedule still spans `train.steps`. `evaluations` run beside the validation loss
+    (the command builds them: scaling/eval/registry.py). `command` names the lock's holder.
+    `profile` (start, stop) traces steps start + 1 .. stop into <workdir>/profile
     (scaling/train/profiling.py)."""
     t0 = time.perf_counter()
     enable_compile_cache(config)  # before anything compiles (scaling/compile_cache.py)
     lock = RunLock(workdir, command).acquire() if jax.process_index() == 0 else None
     events = CacheEvents().start()
     try:
-        return _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks,
+        return _train_locked(config, workdir, progress, init_from, stop_at, t0, evaluations,
                              profile, events)
     finally:
         events.stop()
@@ -66,7 +68,7 @@ def train(config: Config, workdir: str, *, progress: bool = True, init_from: str
             lock.release()
 
 
-def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks=None,
+def _train_locked(config, workdir, progress, init_from, stop_at, t0, evaluations=(),
                   profile=None, events=None) -> dict:
     run = Run(config, workdir, init_from=init_from, progress=progress)
     start = int(run.state.step)
@@ -80,7 +82,7 @@ def _train_locked(config, workdir, progress, init_from, stop_at, t0, extra_hooks
     try:
         clock = Clock(t0)
         result = _loop(run, start, writer, preempt, progress, stop_at,
-                       Profiler(profile, workdir), clock, extra_hooks, events)
+                       Profiler(profile, workdir), clock, evaluations, events)
     except MetricsError as e:
         _close_quietly(run)
         steps = committed_steps(run.ckpt.directory)
@@ -135,23 +137,14 @@ def _close_quietly(run: Run) -> None:
         say(str(e))
 
 
-def _then(fn, after):
-    def both(info: StepInfo) -> None:
-        fn(info)
-        after()
-
-    return both
-
-
 def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGuard, bar,
                    start: int, evals: list, profiler: Profiler | None = None,
-                   extra: dict | None = None) -> Hooks:
+                   evaluations: Sequence[Evaluation] = ()) -> Hooks:
     """The hooks every run has, in order: (the profiler's trace window with --profile),
-    non-finite guard, logging, evaluation, (BLEU for a translation run with
-    train.eval_bleu), preemption, checkpointing. Extra hooks go before preemption, so that a
-    checkpoint follows them: `extra` maps a name to a factory `(run, writer) -> hook fn or
-    None`, run on the evaluation interval (e.g. few-shot tasks, which live in scaling/eval
-    and so are passed in, not imported)."""
+    non-finite guard, logging, evaluation, then the `evaluations` the command passed in
+    (train/hooks.py `Evaluation`: BLEU, few-shot tasks, dev metrics; each on the evaluation
+    interval), preemption, checkpointing. The evaluations go before preemption, so that a
+    checkpoint follows them."""
     cfg, t = run.config, run.config.train
     meter = Throughput(flops_per_token(cfg.model, cfg.seq_len)["total"])
     step_tokens = t.global_batch * cfg.seq_len
@@ -180,24 +173,14 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
         meter.reset()  # evaluation time is not training throughput
         last["log"] = info.step
 
-    translator = {}
+    def evaluation(fn):
+        def run_it(info: StepInfo) -> None:
+            row = fn(run.state, info.step)
+            if row:
+                writer.write(info.step, row)
+            meter.reset()  # evaluation time is not training throughput
 
-    def bleu(info: StepInfo) -> None:
-        """Greedy BLEU/chrF of the first train.eval_bleu validation pairs."""
-        from scaling.bleu import corpus_pairs, corpus_scores
-        from scaling.translator import Translator
-
-        if not translator:
-            translator["t"] = Translator(run.resolved, run.mesh, run.data.tokenizer,
-                                         run.shardings.params)
-            translator["pairs"] = corpus_pairs(run.data.corpus, run.data.fields, "validation",
-                                              t.eval_bleu)
-        tr, pairs = translator["t"], translator["pairs"]
-        hyps = tr.translate(run.state.params, tr.encode([s for s, _ in pairs]), beam=1,
-                            alpha=0.0)
-        scores = corpus_scores(hyps, [r for _, r in pairs])
-        writer.write(info.step, {"eval_bleu": scores["bleu"], "eval_chrf": scores["chrf"]})
-        meter.reset()
+        return run_it
 
     def preemption(info: StepInfo) -> None:
         if preempt.reached(info.step):
@@ -215,19 +198,11 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
     hooks.add("log", log, every=t.log_every)
     hooks.add("eval", evaluate, every=t.eval_every, at_end=False,
               also=lambda info: info.step == info.total)
-    if t.eval_bleu and run.family.translator is not None:
-        hooks.add("bleu", bleu, every=t.eval_every, at_end=False,
-                  also=lambda info: info.step == info.total)
-    for name, factory in (extra or {}).items():  # e.g. few-shot tasks (scaling/eval)
-        fn = factory(run, writer)
+    for ev in evaluations:  # chosen by the command (scaling/eval/registry.py)
+        fn = ev.start(run)
         if fn is not None:
-            hooks.add(name, _then(fn, meter.reset), every=t.eval_every, at_end=False,
+            hooks.add(ev.name, evaluation(fn), every=t.eval_every, at_end=False,
                       also=lambda info: info.step == info.total)
-    if run.objective.task_logits is not None:  # fine-tuning: dev metrics, best checkpoint
-        from scaling.train.task_eval import task_eval_hook
-
-        hooks.add("task_eval", task_eval_hook(run, writer), every=t.eval_every, at_end=False,
-                  also=lambda info: info.step == info.total)
     hooks.add("preemption", preemption, every=1, at_end=False)
     hooks.add("checkpoint", checkpoint, every=t.checkpoint_every, also=lambda info: info.save)
     return hooks
@@ -235,7 +210,7 @@ def standard_hooks(run: Run, it, writer, preempt: Preemption, guard: NonFiniteGu
 
 def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
           stop_at: int | None, profiler: Profiler, clock: Clock,
-          extra_hooks: dict | None = None, events: CacheEvents | None = None) -> dict:
+          evaluations: Sequence[Evaluation] = (), events: CacheEvents | None = None) -> dict:
     """Steps `start`.. until train.steps, `stop_at` or preemption, with the hooks after each."""
     cfg, t = run.config, run.config.train
     end = min(t.steps, stop_at) if stop_at else t.steps
@@ -247,7 +222,7 @@ def _loop(run: Run, start: int, writer, preempt: Preemption, progress: bool,
                dynamic_ncols=True, mininterval=1.0)
     evals: list[float] = []
     hooks = standard_hooks(run, it, writer, preempt, guard, bar, start, evals, profiler,
-                           extra_hooks)
+                           evaluations)
     hooks.timer = clock.add
     done, preempted, first_s, first_cache = start, False, None, None
     mark = events.mark() if events else None

@@ -1,7 +1,9 @@
-"""Zero- and few-shot evaluation (GPT-3 §2.4), `scaling eval`: tasks by name, the run read back
-sharded, results printed and appended to eval.jsonl. The formats are scored in formats.py
-through the batched scorer (scoring.py); `score` here is the plain one-row-per-choice scorer
-it is tested against. Letter legend: B batch, T length.
+"""Zero- and few-shot evaluation (GPT-3 §2.4): tasks by name, scored on a run's parameters;
+in training (`train.eval_tasks`, "NAME[@SHOTS],...": the parameters as they train, sharded as
+they are, rows eval_<task>_<K>shot_<metric> in metrics.jsonl) and in `scaling eval --tasks`
+(the run read back sharded, results printed and appended to eval.jsonl). The formats are
+scored in formats.py through the batched scorer (scoring.py); `score` here is the plain
+one-row-per-choice scorer it is tested against. Letter legend: B batch, T length.
 """
 
 from __future__ import annotations
@@ -121,6 +123,69 @@ def open_run(workdir: str):
     return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings, progress=True)
 
 
+class FewShot:
+    """The evaluator: parameters in, one result row per (task, shots) pair out (its metrics
+    with standard errors, `n`, `shots_used`; per-example prompts and scores under "samples"
+    when `samples`). `show_prompt` prints each pair's first prompt before scoring it."""
+
+    def __init__(self, model: ModelConfig, tokenizer, scorer, pairs: list[tuple[Task, int]],
+                 seed: int, samples: bool = False, show_prompt: bool = False):
+        self.model, self.tokenizer, self.scorer = model, tokenizer, scorer
+        self.pairs, self.seed, self.samples, self.show_prompt = pairs, seed, samples, show_prompt
+
+    def __call__(self, params):
+        """The rows, one at a time (a command prints each as it comes)."""
+        for task, k in self.pairs:
+            if self.show_prompt:
+                p = prompts_for(task, k, self.seed, self.tokenizer, self.model.max_len)[0]
+                print(f"--- {task.name}, {k}-shot, seed {self.seed}, example 0 ---\n{p.text}\n---")
+            yield evaluate_task(self.model, params, self.tokenizer, task, k, self.seed,
+                                self.scorer, samples=self.samples)
+
+
+IN_TRAINING_LIMIT = 64  # examples per task at each evaluation in training
+IN_TRAINING_METRICS = ("acc", "acc_norm", "exact_match", "f1", "bits_per_byte")
+
+
+def in_training(config):
+    """With train.eval_tasks: the `fewshot` evaluation, every task at each evaluation on the
+    first IN_TRAINING_LIMIT examples; none for a run without a causal decoder or with a task
+    head (its parameters are a classifier's)."""
+    from scaling.eval.task_names import parse_eval_tasks
+    from scaling.families import objective_of
+
+    t = config.train
+    if not t.eval_tasks:
+        return None
+    names = parse_eval_tasks(t.eval_tasks)  # a ConfigError now, before any device work
+    if objective_of(config).task_logits is not None:
+        return None
+    from scaling.train.hooks import Evaluation
+
+    def start(run):
+        if run.family.decoder is None:
+            return None
+        built = {}
+
+        def evaluate(state, step) -> dict:
+            if not built:  # the first evaluation builds the scorer and the tasks
+                from scaling.eval.scoring import Scorer
+
+                pairs = [(load_task(n, run.config, IN_TRAINING_LIMIT, t.seed), k)
+                         for n, k in names]
+                scorer = Scorer(run.resolved.model, run.mesh, run.shardings.params)
+                built["fewshot"] = FewShot(run.resolved.model, run.data.tokenizer, scorer,
+                                           pairs, t.seed)
+            fewshot = built["fewshot"]
+            return {f"eval_{task.name}_{k}shot_{m}": r[m]
+                    for (task, k), r in zip(fewshot.pairs, fewshot(state.params), strict=True)
+                    for m in IN_TRAINING_METRICS if m in r}
+
+        return evaluate
+
+    return Evaluation("fewshot", start)
+
+
 def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, seed: int,
                  show_prompt: bool = False, log_samples: bool = False,
                  output: str | None = None) -> list[dict]:
@@ -131,18 +196,15 @@ def eval_command(workdir: str, tasks: list[str], shots: list[int], limit: int, s
     if any(k < 0 and k != MAX_SHOTS for k in shots) or limit < 0:
         raise UserError("--shots must be non-negative integers (or max) and --limit >= 0")
     config, params, meta, tokenizer, scorer = open_run(workdir)
+    loaded = [load_task(name, config, limit, seed) for name in tasks]
+    pairs = [(task, k) for task in loaded for k in shots]
+    fewshot = FewShot(config.model, tokenizer, scorer, pairs, seed, samples=log_samples,
+                      show_prompt=show_prompt)
     results = []
-    for name in tasks:
-        task = load_task(name, config, limit, seed)
-        for k in shots:
-            if show_prompt:
-                p = prompts_for(task, k, seed, tokenizer, config.model.max_len)[0]
-                print(f"--- {task.name}, {k}-shot, seed {seed}, example 0 ---\n{p.text}\n---")
-            r = evaluate_task(config.model, params, tokenizer, task, k, seed, scorer,
-                              samples=log_samples)
-            r["step"] = meta.get("step")
-            results.append(r)
-            print_result(r)
+    for r in fewshot(params):
+        r["step"] = meta.get("step")
+        results.append(r)
+        print_result(r)
     summary = [{k: v for k, v in r.items() if k != "samples"} for r in results]
     if output or log_samples:
         _write_json(output or storage.join(workdir, "eval_samples.json"), results)

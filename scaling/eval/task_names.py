@@ -1,6 +1,6 @@
 """Names of the built-in evaluation tasks (scaling/eval/synthetic.py) and the parser of
-`train.eval_tasks`, here without dependencies so that config validation can check them
-before anything heavy is imported."""
+`train.eval_tasks`, here without dependencies so that a command checks them (through the
+evaluator registry, scaling/eval/registry.py) before anything heavy is imported."""
 
 from __future__ import annotations
 
