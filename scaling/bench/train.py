@@ -1,8 +1,9 @@
-"""`scaling bench train`: training-step throughput, MFU (never run in CI).
+"""`scaling bench train`: training-step throughput and MFU (never run in CI).
 
-It feeds a synthetic batch built from the objective's schema (uniform-random
-tokens) so it needs no dataset (and runs on accelerator images without tfds/grain); it
-measures the compiled step alone, for any family.
+It feeds a synthetic batch built from the objective's schema (uniform-random tokens), so it
+needs no dataset (and runs on accelerator images without tfds/grain); it measures the
+compiled step alone, for any family. `train_runner` is also the timed step of `bench data`,
+`bench torch` and benchmarks/.
 """
 
 from __future__ import annotations
