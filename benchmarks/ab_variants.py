@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     args = p.parse_args(argv)
-    from scaling.bench import train_runner
+    from scaling.bench.train import train_runner
     from scaling.config import apply_overrides
     from scaling.presets import get_preset
 

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import jax
 
-    from scaling.bench import train_runner
+    from scaling.bench.train import train_runner
     from scaling.config import apply_overrides
     from scaling.presets import get_preset
 

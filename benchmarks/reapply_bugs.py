@@ -51,7 +51,7 @@ BUGS = {
         ["tests/test_oracles_fit.py", "tests/test_laws_fit.py", "tests/test_laws_results.py"],
     ),
     "temperature and UTF-8 prompt checks deleted": (
-        "scaling/cli.py",
+        "scaling/commands/generate.py",
         [
             ("if not args.temperature >= 0 or not math.isfinite(args.temperature):", "if False:"),
             (

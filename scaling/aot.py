@@ -1,13 +1,12 @@
 """Ahead-of-time compilation for a TPU or GPU topology this machine does not have.
 
-`scaling bench compile --config gpt3-175b --topology v5p:8x8x8` lowers and compiles the real
-train step for that slice (`--slices 2 --set mesh.replica=2`: two such slices joined over
-the data-centre network) (needs `pip install "jax[tpu]"`, no TPU) and reports per-device
-memory, so an out-of-memory layout is caught before a pod is rented; `--topology h100:1x4x8`
-does the same for four 8-GPU nodes (scaling/gpu_topology.py; needs `scaling[gpu]`, no GPU).
-It also reports the attention path and how many fused attention kernels the compiled step
-calls. Without `--topology` it compiles for this host's devices. Any family: the batch
-comes from its objective's schema.
+The real train step of a config is lowered for a TPU slice (`v5p:8x8x8`, several slices
+joined over the data-centre network; needs `pip install "jax[tpu]"`, no TPU) or for GPU
+nodes (`h100:1x4x8`, scaling/gpu_topology.py; needs `scaling[gpu]`, no GPU), abstractly
+(nothing is allocated), and compiled with the run's compiler options, so an out-of-memory
+layout is caught before a pod is rented. Without a topology it compiles for this host's
+devices. Any family: the batch comes from its objective's schema. `scaling bench compile`
+(scaling/bench/compile.py) reports the memory and fused attention calls of the result.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from scaling.errors import UserError
 from scaling.families import batch_fields
 from scaling.families.schema import abstract_batch
 from scaling.gpu_topology import gpu_devices, is_gpu_topology, memory_bytes
-from scaling.platform import attention_line, resolve
+from scaling.platform import resolve
 from scaling.validate import validate
 
 # HBM per chip (GiB), matched against device_kind (lower-cased).
@@ -108,10 +107,10 @@ def lower_for(config: Config, devices):
 def compile_for(config: Config, devices):
     """The compiled train step of `config` on `devices` (abstract: nothing is allocated)."""
     lowered, mesh, resolved = lower_for(config, devices)
-    return _compile(lowered, resolved, devices), mesh
+    return compile_lowered(lowered, resolved, devices), mesh
 
 
-def _compile(lowered, resolved: Config, devices, lower_s: float = 0.0):
+def compile_lowered(lowered, resolved: Config, devices, lower_s: float = 0.0):
     """lowered.compile() with the run's compiler options (scaling/rng.py); XLA's
     out-of-memory verdict for the target (it refuses to compile a step whose temporaries
     exceed HBM) becomes one line saying so."""
@@ -129,46 +128,3 @@ def _compile(lowered, resolved: Config, devices, lower_s: float = 0.0):
                         f"{time.perf_counter() - t:.1f} s compiling): {detail}; use more "
                         f"microbatches, model.remat=full or a mesh with more batch ways") \
             from None
-
-
-def bench_compile(config: Config, topology: str | None, slices: int = 1) -> int:
-    """Print per-device memory of the train step compiled for `topology` (a TPU slice;
-    `slices` of them for a multi-slice job), or for this host's devices when `topology` is
-    None."""
-    if slices < 1 or (slices > 1 and not topology):
-        raise UserError(f"--slices {slices}: give a positive count, with --topology (the "
-                        f"topology of each slice)")
-    devices = target_devices(topology, slices)
-    t0 = time.perf_counter()
-    lowered, mesh, resolved = lower_for(config, devices)
-    t1 = time.perf_counter()
-    where = (f"{slices} x {topology}" if slices > 1 else topology) if topology else \
-        f"this host ({jax.default_backend()})"
-    print(attention_line(validate(config), devices), flush=True)
-    print(f"{config.name} on {where} ({len(devices)} x {devices[0].device_kind}), mesh "
-          f"{dict(mesh.shape)}, batch {config.train.global_batch} x {config.seq_len}, remat "
-          f"{config.model.remat}, dtype {resolved.model.dtype}, attention "
-          f"{resolved.model.attention}, scan_layers {resolved.model.scan_layers}, scan_unroll "
-          f"{resolved.model.scan_unroll}, dropout {resolved.model.dropout} "
-          f"({resolved.train.dropout_rng})", flush=True)
-    if config.mesh.stage > 1:
-        from scaling.train.report import pipeline_report
-
-        print(pipeline_report(config), flush=True)
-    compiled = _compile(lowered, resolved, devices, t1 - t0)
-    t2 = time.perf_counter()
-    mem = compiled.memory_analysis()
-    gib = 2**30
-    args, temp = mem.argument_size_in_bytes, mem.temp_size_in_bytes
-    outs, alias = mem.output_size_in_bytes, mem.alias_size_in_bytes
-    total = args + temp + outs - alias
-    cap = hbm_bytes(devices[0], topology)
-    print(f"trace + lower {t1 - t0:.1f} s; compile {t2 - t1:.1f} s; total {t2 - t0:.1f} s")
-    print(f"per device: arguments {args / gib:.2f} GiB, temporaries {temp / gib:.2f} GiB, "
-          f"outputs {outs / gib:.2f} GiB (aliased {alias / gib:.2f}), total {total / gib:.2f} GiB")
-    if cap:
-        verdict = "fits" if total <= cap else "does NOT fit"
-        print(f"HBM {cap / gib:.0f} GiB per chip: {verdict} ({total / cap:.0%})")
-    calls = fused_attention_calls(compiled.as_text())
-    print(f"attention: {resolved.model.attention}, {calls} fused attention calls")
-    return 0

@@ -34,10 +34,10 @@ def test_tpu_train_step_calls_the_splash_kernel():
     """`auto` on a TPU topology: the compiled gpt-tiny step runs the splash kernel (Mosaic
     custom calls: its forward, dq and dkv kernels, once in the scanned layer body)."""
     pytest.importorskip("libtpu", reason="needs the test extra's jax[tpu] (libtpu)")
-    from scaling.aot import _compile, fused_attention_calls, lower_for, topology_devices
+    from scaling.aot import compile_lowered, fused_attention_calls, lower_for, topology_devices
     from scaling.presets import get_preset
 
     devices = topology_devices("v5p:2x2x2")
     lowered, _, resolved = lower_for(get_preset("gpt-tiny"), devices)
     assert resolved.model.attention == "splash"
-    assert fused_attention_calls(_compile(lowered, resolved, devices).as_text()) == 3
+    assert fused_attention_calls(compile_lowered(lowered, resolved, devices).as_text()) == 3

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from scaling.bench_prepare import link_prefix, make_corpus, parse_workers
-from scaling.bench_prepare_stats import run_watched, summarize
+from scaling.bench.prepare import link_prefix, make_corpus, parse_workers
+from scaling.bench.prepare_stats import run_watched, summarize
 from scaling.errors import UserError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scaling import sharding
-from scaling.bench import synthetic_batch
+from scaling.bench.train import synthetic_batch
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.rng import dropout_key
 from scaling.train.optimizer import make_optimizer

@@ -77,7 +77,7 @@ def test_the_training_loop_imports_no_evaluator():
              for m in MODULES if m.startswith("scaling.train")}
     assert not {m: t for m, t in found.items() if t}
     # the walker sees such an import: the command does import the registry
-    assert "scaling.eval.registry" in _imports("scaling.cli")
+    assert "scaling.eval.registry" in _imports("scaling.commands.train")
 
 
 def test_a_registered_evaluator_is_run_by_train_and_by_eval(tmp_path, monkeypatch, capsys):

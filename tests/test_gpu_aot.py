@@ -40,12 +40,12 @@ def test_every_shipped_target_description_parses(kind):
 def test_tiny_train_steps_call_fused_attention_on_h100(preset, kernels):
     """kernels: distinct attention calls per step (encoder-decoder: encoder self, decoder
     self, cross); a scanned stack's loop body holds each once."""
-    from scaling.aot import _compile, lower_for
+    from scaling.aot import compile_lowered, lower_for
     from scaling.presets import get_preset
 
     devices = gpu_devices("h100:1x1x8")
     lowered, _, resolved = lower_for(get_preset(preset), devices)
-    text = _compile(lowered, resolved, devices).as_text()
+    text = compile_lowered(lowered, resolved, devices).as_text()
     assert resolved.model.attention == "cudnn"
     forward = text.count('custom_call_target="__cudnn$fmhaScaleBiasSoftmax"')
     backward = text.count('custom_call_target="__cudnn$fmhaScaleBiasSoftmaxBackward"')

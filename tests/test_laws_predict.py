@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from scaling.cli import main as cli_main
 from scaling.errors import UserError
 from scaling.laws import accounting, emit, envelope, isoflop, predict, sweep
-from scaling.laws.commands import main as fit_main
 
 # L(N, D) = E + A / N^alpha + B / D^beta: Hoffmann et al. 2022's fitted values.
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -136,8 +136,8 @@ def test_emit_sweep_writes_a_spec_scaling_sweep_accepts(tmp_path):
         writer.writerows(rows)
     (tmp_path / "sweep_spec.json").write_text(json.dumps(SPEC))
     out, spec_out = tmp_path / "fit", tmp_path / "check.yaml"
-    assert fit_main(["--results", str(table), "--out", str(out), "--no-plots", "--bootstrap",
-                     "0", "--starts", "8", "--predict", "3e14", "--emit-sweep",
+    assert cli_main(["fit", "--results", str(table), "--out", str(out), "--no-plots",
+                     "--bootstrap", "0", "--starts", "8", "--predict", "3e14", "--emit-sweep",
                      str(spec_out)]) == 0  # fmt: skip
     emitted = sweep.load_spec(str(spec_out))
     runs = sweep.expand(emitted)  # scaling sweep accepts it
@@ -153,8 +153,6 @@ def test_emit_sweep_writes_a_spec_scaling_sweep_accepts(tmp_path):
         n = accounting.param_counts(r.config.model)["total"]
         assert r.budget == 3e14 and r.tokens == pytest.approx(3e14 / (6 * n))
         assert r.config.optim.lr == 3e-3 and r.config.train.global_batch == 16
-    from scaling.cli import main as cli_main
-
     assert cli_main(["sweep", "--spec", str(spec_out), "--workdir", str(tmp_path / "w"),
                      "--dry-run"]) == 0  # fmt: skip
 
@@ -164,11 +162,13 @@ def test_emit_sweep_without_a_spec_names_the_flag(tmp_path):
     table.write_text("N,D,loss\n" + "".join(f"{n},{d},{3 + n / 1e6}\n" for n in (1e4, 2e4, 4e4)
                                             for d in (1e6, 2e6)))  # fmt: skip
     with pytest.raises(UserError, match="name the fitted sweep's spec with --sweep-spec"):
-        from scaling.laws import commands
+        import argparse
 
-        args = commands.argparse.ArgumentParser()
-        commands.add_fit_arguments(args)
-        commands.fit_command(args.parse_args(["--results", str(table), "--out",
+        from scaling.commands import fit as fit_command
+
+        args = argparse.ArgumentParser()
+        fit_command.add_arguments(args)
+        fit_command.run(args.parse_args(["--results", str(table), "--out",
                                               str(tmp_path / "o"), "--predict", "1e13",
                                               "--emit-sweep", "x.yaml"]))  # fmt: skip
 
@@ -206,8 +206,8 @@ def test_fit_reads_learning_curves_beside_a_sweep_table_for_approach1(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     out = tmp_path / "fit"
-    assert fit_main(["--results", str(table), "--out", str(out), "--no-plots", "--bootstrap",
-                     "0", "--starts", "8"]) == 0  # fmt: skip
+    assert cli_main(["fit", "--results", str(table), "--out", str(out), "--no-plots",
+                     "--bootstrap", "0", "--starts", "8"]) == 0  # fmt: skip
     a1 = json.loads((out / "fit.json").read_text())["approach1"]
     assert a1["curves"] == 14 and set(a1["envelope_sizes"]) <= {r["N"] for r in rows}
     assert a1["C_range"] == pytest.approx([1e16, 1e17], rel=1e-6)

@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
+from scaling.commands import fit as fit_command
 from scaling.errors import UserError
-from scaling.laws import commands, results
+from scaling.laws import fit, results
 
 
 def _write(tmp_path, name, text):
@@ -82,7 +83,7 @@ def _isoflop_table(tmp_path):
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    commands.add_fit_arguments(parser)
+    fit_command.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -107,7 +108,7 @@ def test_fit_command_writes_fit_json_report_and_figures(tmp_path, capsys):
             str(tmp_path / "runs"),
         ]
     )
-    assert commands.fit_command(args) == 0
+    assert fit_command.run(args) == 0
     summary = json.loads((out / "fit.json").read_text())
     assert set(summary["approach3"]["params"]) >= {"E", "A", "B", "alpha", "beta", "a", "G"}
     assert summary["approach3"]["predictions"][0]["C"] == 1e20
@@ -129,9 +130,9 @@ def test_fit_command_rejects_bad_flags(tmp_path, capsys):
     assert "argument --budgets: '1e21,abc': expected numbers like 1e21,1e23" in err, err
     path = _isoflop_table(tmp_path)
     with pytest.raises(UserError, match="--bootstrap -1"):
-        commands.fit_command(_parse(["--results", path, "--out", "o", "--bootstrap", "-1"]))
+        fit_command.run(_parse(["--results", path, "--out", "o", "--bootstrap", "-1"]))
     with pytest.raises(UserError, match="no column 'params'.*--n-col"):
-        commands.fit_command(_parse(["--results", path, "--out", "o", "--n-col", "params"]))
+        fit_command.run(_parse(["--results", path, "--out", "o", "--n-col", "params"]))
 
 
 def _sweep_table(tmp_path):
@@ -157,7 +158,7 @@ def test_fit_defaults_read_a_sweep_table_without_column_flags(tmp_path, capsys):
     path = _sweep_table(tmp_path)
     args = _parse(["--results", path, "--out", str(tmp_path / "fit"), "--bootstrap", "2",
                    "--starts", "4", "--no-plots"])  # fmt: skip
-    assert commands.fit_command(args) == 0
+    assert fit_command.run(args) == 0
     assert (args.loss_col, args.budget_col, args.runs) == ("best_eval_loss", "budget",
                                                             str(tmp_path))  # fmt: skip
     summary = json.loads((tmp_path / "fit" / "fit.json").read_text())
@@ -170,8 +171,8 @@ def test_fit_defaults_read_a_sweep_table_without_column_flags(tmp_path, capsys):
     for heading in ("## Summary", "## Limits of the data", "N_opt ∝ C^a",
                     "Compute-optimal allocation (approach 2)"):
         assert heading in report, heading
-    assert commands.default_budgets([3e11, 4e12]) == (1e12, 1e13, 1e14, 1e15)
+    assert fit.default_budgets([3e11, 4e12]) == (1e12, 1e13, 1e14, 1e15)
     # A table without any loss column names the flag.
     bad = _write(tmp_path, "bad.csv", "N,D,score\n1,2,3\n")
     with pytest.raises(UserError, match="no loss column.*--loss-col"):
-        commands.fit_command(_parse(["--results", bad, "--out", str(tmp_path / "o")]))
+        fit_command.run(_parse(["--results", bad, "--out", str(tmp_path / "o")]))

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from scaling import sharding
-from scaling.bench import synthetic_batch
+from scaling.bench.train import synthetic_batch
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.models import gpt
 from scaling.schedules import schedule

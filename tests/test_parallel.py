@@ -10,7 +10,7 @@ import pytest
 from jax.sharding import NamedSharding
 
 from scaling import sharding
-from scaling.bench import synthetic_batch
+from scaling.bench.train import synthetic_batch
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.train.optimizer import make_optimizer
 from scaling.train.state import init_state

@@ -98,7 +98,7 @@ def test_fsdp_gather_once_a_step_runs_fewer_all_gathers():
     import re
 
     from scaling import sharding
-    from scaling.bench import synthetic_batch
+    from scaling.bench.train import synthetic_batch
     from scaling.config import MeshConfig
     from scaling.train.optimizer import make_optimizer
     from scaling.train.state import init_state
@@ -143,7 +143,7 @@ def test_torch_reference_has_our_parameter_count():
     """The PyTorch reference of `bench torch` is the same model: same parameter count (a hand
     count: tied table, positions, 4 kernels + 4 biases + 2 norms per layer, final norm)."""
     pytest.importorskip("torch")
-    from scaling.bench_torch import reference_gpt
+    from scaling.bench.torch_reference import reference_gpt
     from scaling.params import count_params
 
     config = Config(model=TINY)
@@ -160,7 +160,7 @@ def test_bench_torch_runs_the_reference_in_either_process(process, capsys):
     """`bench torch` interleaves both steps and prints a ratio; by default the reference runs
     in a child process (glibc's default allocator there)."""
     pytest.importorskip("torch")
-    from scaling.bench_torch import bench_torch
+    from scaling.bench.torch_reference import bench_torch
 
     config = Config(model=TINY, mesh=MeshConfig(data=-1, fsdp=1, tensor=1),
                     train=TrainConfig(global_batch=8))

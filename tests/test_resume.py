@@ -137,14 +137,14 @@ def test_retention_keeps_the_last_steps(resumed):
 def test_data_position_is_part_of_the_checkpoint(env, resumed):
     """The saved iterator state names step 4; the batches it yields are the ones an
     uninterrupted iterator yields after 4 batches."""
-    from scaling.cli import _load_config
+    from scaling.commands.common import load_config
     from scaling.families import objective_of
 
     ckpt = Checkpoints(checkpoint_dir(resumed), read_only=True)
     saved = ckpt.read_json(4, "data")
     assert saved["step"] == 4 and saved["global_batch"] == 16
     args = type("Args", (), {"config": "gpt-tiny", "set": env["sets"] + EXACT, "data": None})
-    config = _load_config(args)
+    config = load_config(args)
     data = objective_of(config).load_data(config)
     straight_it = data.iterator(0)
     for _ in range(4):
@@ -194,11 +194,11 @@ def test_sigterm_saves_at_the_next_step_and_exits_0(env):
 
 def test_init_from_takes_parameters_only(env, resumed):
     """--init_from: the other run's final parameters, a fresh optimizer, step 0."""
-    from scaling.cli import _load_config
+    from scaling.commands.common import load_config
     from scaling.train.loop import Run
 
     args = type("Args", (), {"config": "gpt-tiny", "set": env["sets"] + EXACT, "data": None})
-    run = Run(_load_config(args), str(env["root"] / "finetune"), init_from=str(resumed))
+    run = Run(load_config(args), str(env["root"] / "finetune"), init_from=str(resumed))
     assert int(run.state.step) == 0 and int(run.state.skipped) == 0
     source = saved_state(resumed, 8)
     assert_trees_equal(source["params"], run.state.params)

@@ -155,3 +155,26 @@ def curves_from_metrics(
         out.append(Curve(name, float(n_of[name]), steps * flops_per_step[name],
                          np.array([points[int(s)] for s in steps])))  # fmt: skip
     return out
+
+
+def curves_from_runs(results_path: str, runs: str, n_col: str = "N",
+                     key: str = "eval_loss") -> list[Curve]:
+    """Approach 1's learning curves: every finished run directory under `runs` that the
+    results table names (a run still training has only part of its curve); N from the
+    table's `n_col`, FLOPs per step from its N, D and steps (results.run_scales)."""
+    import os
+
+    from scaling.laws import results
+    from scaling.laws.sweep import is_finished
+
+    n_of = {}
+    for _, row in results.read_rows(results_path):
+        try:
+            n_of[str(row["name"])] = float(row[n_col])
+        except (KeyError, TypeError, ValueError):
+            continue
+    flops, _ = results.run_scales(results_path)
+    metrics = {name: results.load_metrics(path) for name, path in
+               results.find_runs(runs).items()
+               if name in n_of and is_finished(os.path.dirname(path))}  # fmt: skip
+    return curves_from_metrics(metrics, n_of, flops, key)

@@ -45,6 +45,13 @@ class FitOutcome:
     envelope: envelope.EnvelopeFit | None = None
 
 
+def default_budgets(compute) -> tuple[float, ...]:
+    """Every power of ten from the smallest run's compute to 100x the largest's."""
+    lo = math.ceil(math.log10(min(compute)) - 0.05)  # runs a hair over a decade start there
+    hi = math.ceil(math.log10(max(compute)) - 0.05) + 2
+    return tuple(10.0**k for k in range(lo, hi + 1))
+
+
 def _approach3(results: Results, s: FitSettings):
     for name, x in (("N", results.n), ("D", results.d)):
         if len(np.unique(x)) < 3:  # A/N^α (or B/D^β) and E cannot be told apart

@@ -260,3 +260,32 @@ def plot_lr_transfer(grid: list[dict], best: list[dict], out_dir: str) -> list[s
     axes[0].set_ylim(min(finite) - 0.05, top + 0.05)  # shared by every panel
     axes[0].set_ylabel("validation loss (nats/token)")
     return _save(fig, out_dir, "lr_transfer")
+
+
+def write_figures(table: Results, outcome, out_dir: str, results_path: str,
+                  runs: str | None = None, check: dict | None = None,
+                  measured: Results | None = None) -> list[str]:
+    """Every figure of `scaling fit` for a FitOutcome (scaling/laws/fit.py) into `out_dir`:
+    loss against N, D and C, the IsoFLOP profiles (with a --predict check and the runs
+    measured at its budgets), the optimal allocation, and the learning curves of the run
+    directories under `runs`. Returns the PNG file names."""
+    from scaling.laws import results
+
+    paths = []
+    for variable in ("N", "D", "C"):
+        law = outcome.power_laws.get(variable)
+        paths += plot_loss_vs(table, variable, law, out_dir, outcome.parametric)
+    if outcome.isoflop is not None:
+        paths += plot_isoflops(table, outcome.isoflop, out_dir, outcome.parametric,
+                               check, measured)  # fmt: skip
+    if outcome.isoflop is not None or outcome.parametric is not None:
+        c_range = (float(table.c.min()), float(table.c.max()))
+        paths += plot_optimal_allocation(outcome.isoflop, outcome.parametric, out_dir,
+                                         c_range, outcome.envelope)  # fmt: skip
+    if runs:
+        curves = {name: results.load_metrics(path)
+                  for name, path in results.find_runs(runs).items()}  # fmt: skip
+        if curves:
+            flops, groups = results.run_scales(results_path)
+            paths += plot_learning_curves(curves, out_dir, flops, groups)
+    return [os.path.basename(p) for p in paths if p.endswith(".png")]

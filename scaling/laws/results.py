@@ -153,3 +153,20 @@ def find_runs(root: str) -> dict[str, str]:
             name = os.path.relpath(dirpath, root)
             runs[name] = os.path.join(dirpath, "metrics.jsonl")
     return runs
+
+
+def run_scales(path: str) -> tuple[dict[str, float], dict[str, float]]:
+    """From a sweep's table: each run's FLOPs per step (6 N D / steps) and IsoFLOP budget,
+    keyed by run name; empty where the table lacks the columns."""
+    flops, groups = {}, {}
+    for _, row in read_rows(path):
+        try:
+            name = str(row["name"])
+            flops[name] = 6 * float(row["N"]) * float(row["D"]) / float(row["steps"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        try:
+            groups[name] = float(row["budget"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return flops, groups

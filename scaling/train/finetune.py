@@ -1,4 +1,4 @@
-"""`scaling finetune --init_from RUN --task SPEC --workdir DIR [--config PRESET] [--set ...]`.
+"""The config of a `scaling finetune` run (the command: scaling/commands/finetune.py).
 
 The run's config is the backbone's (its config.json, or --config PRESET whose shapes must
 match it), with the family's fine-tuning objective (Family.finetune) and its published
@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 from scaling import storage
-from scaling.config import ConfigError, apply_overrides, from_dict
+from scaling.config import apply_overrides, from_dict
 from scaling.errors import UserError
 
 
@@ -109,36 +108,3 @@ def finetune_config(init_from: str, task: str, preset: str | None, overrides: li
     if "train.seq_len" not in given and not config.train.seq_len:
         derived.append(f"train.seq_len={min(config.model.max_len, 128)}")
     return apply_overrides(config, derived), t
-
-
-def cmd_finetune(args, absolute_paths, evaluations_for) -> int:
-    """The command; `absolute_paths(config)` makes the data paths absolute (scaling/cli.py),
-    `evaluations_for(config)` gives the evaluations the loop runs (the evaluator registry's
-    `training_evaluations`: the dev metrics of the task)."""
-    if args.stop_at is not None and args.stop_at < 1:
-        raise UserError(f"--stop_at {args.stop_at}: expected a step >= 1")
-    task = args.task if args.task.startswith("tfds:") else os.path.abspath(args.task)
-    config, task_data = finetune_config(args.init_from, task, args.config, args.set)
-    from scaling.validate import validate
-
-    try:
-        config = validate(absolute_paths(config))
-        evaluations = evaluations_for(config)  # checks train.eval_tasks
-    except ConfigError as e:
-        raise ConfigError(f"the fine-tuning config: {e}") from None
-    from scaling.distributed import initialize_from_env
-    from scaling.train.loop import train
-
-    initialize_from_env()
-    init_from = None if args.scratch else storage.absolute(args.init_from)
-    summary = train(config, args.workdir, progress=not args.quiet, init_from=init_from,
-                    stop_at=args.stop_at, evaluations=evaluations, command="finetune")
-    if summary["preempted"] or summary["end_step"] < summary["steps"]:
-        print(f"stopped at step {summary['end_step']} of {summary['steps']}; checkpoint "
-              f"saved, rerun the same command to resume")
-    elif summary.get("best_value") is not None:
-        print(f"{task_data.task_type} on {config.finetune.task}: best dev "
-              f"{summary['best_metric']} {summary['best_value']:.4f} at step "
-              f"{summary['best_step']} ({summary['best_checkpoint']})")
-    print(f"run directory: {args.workdir}")
-    return 0

@@ -169,7 +169,7 @@ def bench_torch(config: Config, steps: int = 5, rounds: int = 3, warmup: int = 2
     the ratio (ours / torch) per round and the median ratio. `torch_process`: "separate"
     (a child process with glibc's default allocator, as a plain PyTorch script runs) or
     "same" (this process, under our allocator settings)."""
-    from scaling.bench import train_runner
+    from scaling.bench.train import train_runner
     from scaling.validate import validate
 
     if steps < 1 or rounds < 1 or warmup < 0:

@@ -1,6 +1,6 @@
 """`scaling bench prepare`, its measuring and reporting half: a child command run while its
 process tree's peak RSS is watched, the medians and ratios against the goals of "Data at
-corpus scale", and the printed table (scaling/bench_prepare.py runs the benchmark)."""
+corpus scale", and the printed table (scaling/bench/prepare.py runs the benchmark)."""
 
 from __future__ import annotations
 

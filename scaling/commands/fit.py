@@ -1,10 +1,6 @@
-"""`scaling fit`: flags and the command body, for the CLI owner to wire into scaling/cli.py.
-
-    parser = subparsers.add_parser("fit", help=...)
-    add_fit_arguments(parser)
-    ... return fit_command(args)
-
-Bad input raises UserError (the CLI prints one line and exits 2).
+"""`scaling fit --results FILE --out DIR`: fit scaling laws to a results table; fit.json,
+report.md and plots (the fits: scaling/laws/). Bad input raises UserError (the CLI prints
+one line and exits 2).
 
 Defaults fit a `scaling sweep` results.csv with no column flags: the loss column is the first
 of loss, best_eval_loss, final_eval_loss the table has; IsoFLOP runs are grouped by the
@@ -33,7 +29,7 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
-def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `scaling fit --results FILE --out DIR`."""
     parser.add_argument("--results", required=True, help="CSV/TSV/JSONL table, one run a row")
     parser.add_argument("--out", required=True, help="directory for fit.json, report, plots")
@@ -104,10 +100,10 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="approach 1: the logged loss whose envelope is taken (default eval_loss, the "
         "loss the other fits use; loss: training loss)",
     )
-    add_predict_arguments(parser)
+    _add_predict_arguments(parser)
 
 
-def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `scaling fit ... --predict C1,C2` (scaling/laws/check.py)."""
     parser.add_argument(
         "--predict",
@@ -181,15 +177,6 @@ def resolve_columns(args: argparse.Namespace) -> None:
         args.runs = here if has_runs else None
 
 
-def default_budgets(compute) -> tuple[float, ...]:
-    """Every power of ten from the smallest run's compute to 100x the largest's."""
-    import math
-
-    lo = math.ceil(math.log10(min(compute)) - 0.05)  # runs a hair over a decade start there
-    hi = math.ceil(math.log10(max(compute)) - 0.05) + 2
-    return tuple(10.0**k for k in range(lo, hi + 1))
-
-
 def _settings(args: argparse.Namespace, table) -> fit.FitSettings:  # noqa: F821
     from scaling.laws import fit
 
@@ -205,92 +192,21 @@ def _settings(args: argparse.Namespace, table) -> fit.FitSettings:  # noqa: F821
         n_boot=args.bootstrap,
         seed=args.seed,
         level=args.level,
-        budgets=tuple(args.budgets or default_budgets(table.c)),
+        budgets=tuple(args.budgets or fit.default_budgets(table.c)),
         irreducible=not args.no_irreducible,
         starts=args.starts,
         budget_tol=args.budget_tol,
     )
 
 
-def _run_scales(path: str) -> tuple[dict[str, float], dict[str, float]]:
-    """From a sweep's table: each run's FLOPs per step (6 N D / steps) and IsoFLOP budget,
-    keyed by run name; empty where the table lacks the columns."""
-    from scaling.laws import results
-
-    flops, groups = {}, {}
-    for _, row in results.read_rows(path):
-        try:
-            name = str(row["name"])
-            flops[name] = 6 * float(row["N"]) * float(row["D"]) / float(row["steps"])
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            continue
-        try:
-            groups[name] = float(row["budget"])
-        except (KeyError, TypeError, ValueError):
-            pass
-    return flops, groups
-
-
-def _curves(args) -> list:
-    """Approach 1's learning curves: every finished run directory under --runs that the table
-    names (a run still training has only part of its curve)."""
-    from scaling.laws import envelope, results
-
-    if not args.runs:
-        return []
-    n_of = {}
-    for _, row in results.read_rows(args.results):
-        try:
-            n_of[str(row["name"])] = float(row[args.n_col])
-        except (KeyError, TypeError, ValueError):
-            continue
-    flops, _ = _run_scales(args.results)
-    from scaling.laws.sweep import is_finished
-
-    metrics = {name: results.load_metrics(path) for name, path in
-               results.find_runs(args.runs).items()
-               if name in n_of and is_finished(os.path.dirname(path))}  # fmt: skip
-    return envelope.curves_from_metrics(metrics, n_of, flops, args.curve_metric)
-
-
-def _figures(args, table, outcome: fit.FitOutcome, check=None) -> list[str]:  # noqa: F821
-    from scaling.laws import plots, results
-
-    paths = []
-    for variable in ("N", "D", "C"):
-        law = outcome.power_laws.get(variable)
-        paths += plots.plot_loss_vs(table, variable, law, args.out, outcome.parametric)
-    if outcome.isoflop is not None:
-        measured = _measured_table(args) if check else None
-        paths += plots.plot_isoflops(table, outcome.isoflop, args.out, outcome.parametric,
-                                     check, measured)  # fmt: skip
-    if outcome.isoflop is not None or outcome.parametric is not None:
-        c_range = (float(table.c.min()), float(table.c.max()))
-        paths += plots.plot_optimal_allocation(outcome.isoflop, outcome.parametric, args.out,
-                                               c_range, outcome.envelope)  # fmt: skip
-    if args.runs:
-        runs = results.find_runs(args.runs)
-        curves = {name: results.load_metrics(path) for name, path in runs.items()}
-        if curves:
-            flops, groups = _run_scales(args.results)
-            paths += plots.plot_learning_curves(curves, args.out, flops, groups)
-    return [os.path.basename(p) for p in paths if p.endswith(".png")]
-
-
 def _measured_table(args):
+    """--measured's table, read with --results' columns (None without --measured)."""
     from scaling.laws import results
 
-    return (
-        results.load_results(
-            args.measured,
-            n_col=args.n_col,
-            d_col=args.d_col,
-            c_col=args.c_col,
-            loss_col=args.loss_col,
-        )
-        if args.measured
-        else None
-    )
+    if not args.measured:
+        return None
+    return results.load_results(args.measured, n_col=args.n_col, d_col=args.d_col,
+                                c_col=args.c_col, loss_col=args.loss_col)  # fmt: skip
 
 
 def _check_flags(args) -> None:
@@ -305,9 +221,9 @@ def _check_flags(args) -> None:
         args.sweep_spec = beside
 
 
-def fit_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Load the results, run every fit, write fit.json, report.md and figures to --out."""
-    from scaling.laws import fit, report, results  # lazy: scipy, matplotlib
+    from scaling.laws import envelope, fit, report, results  # lazy: scipy, matplotlib
 
     resolve_columns(args)
     _check_flags(args)
@@ -317,14 +233,22 @@ def fit_command(args: argparse.Namespace) -> int:
     settings = _settings(args, table)
     if args.drop_highest_loss:
         table = results.drop_highest_loss(table, args.drop_highest_loss)
-    outcome = fit.run_fits(table, settings, _curves(args))
+    curves = envelope.curves_from_runs(args.results, args.runs, args.n_col,
+                                       args.curve_metric) if args.runs else []
+    outcome = fit.run_fits(table, settings, curves)
     summary = dict(outcome.summary, dropped_highest_loss=args.drop_highest_loss)
     prediction = None
     if args.predict:
         from scaling.laws import check
 
         prediction = check.run_check(args, table, outcome)
-    figures = [] if args.no_plots else _figures(args, table, outcome, prediction)
+    figures = []
+    if not args.no_plots:
+        from scaling.laws import plots  # matplotlib
+
+        measured = _measured_table(args) if prediction else None
+        figures = plots.write_figures(table, outcome, args.out, args.results, args.runs,
+                                      prediction, measured)  # fmt: skip
     paths = report.write_outputs(summary, args.out, figures)
     a3 = summary["approach3"]
     if "error" in a3:
@@ -341,110 +265,4 @@ def fit_command(args: argparse.Namespace) -> int:
             print(f"predict C={r['budget']:.3g} approach {r['approach']}: N_opt={r['N_opt']:.4g} "
                   f"loss={r['loss']:.4f} [{lo:.4f}, {hi:.4f}]")  # fmt: skip
     print(f"wrote {paths['fit']} and {paths['report']}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (python -m scaling.laws.commands ...), until the CLI wires it in."""
-    parser = argparse.ArgumentParser(prog="scaling fit", description=__doc__.splitlines()[0])
-    add_fit_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return fit_command(args)
-    except UserError as e:
-        print(f"error: {e}")
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `scaling sweep --spec FILE --workdir DIR`."""
-    parser.add_argument("--spec", default=None,
-                        help="YAML or JSON sweep spec (with --collect: default the spec the "
-                        "sweep saved as DIR/sweep_spec.json)")  # fmt: skip
-    parser.add_argument("--workdir", required=True, help="one run directory per run in here")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="list the runs (with --launcher: print the submissions) and stop",
-    )
-    parser.add_argument("--launcher", choices=("local", "slurm", "gke", "tpu"), default="local",
-                        help="local: train here (--jobs processes); slurm: one job array over "
-                        "the unfinished points; gke: one JobSet per point; tpu: one TPU-VM job "
-                        "per point (launch/; default local)")  # fmt: skip
-    parser.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
-                        help="slurm: an sbatch option for the array, e.g. --sbatch-arg=--nodes=1 "
-                        "(repeatable)")  # fmt: skip
-    parser.add_argument(
-        "--collect",
-        action="store_true",
-        help="train nothing: gather results.csv from the finished points",
-    )
-    parser.add_argument("launcher_args", nargs="*", metavar="-- LAUNCHER ARGS",
-                        help="after --: flags for the launcher script (e.g. -- --repo URL "
-                        "--gpus-per-node 8)")  # fmt: skip
-
-
-def _sweep_spec(args) -> dict:
-    from scaling.laws import sweep, sweep_launch
-
-    if args.spec:
-        return sweep.load_spec(args.spec)
-    if args.collect:
-        return sweep_launch.load_saved_spec(args.workdir)
-    raise UserError("sweep: --spec FILE is required (only --collect reads the spec the sweep "
-                    "saved in --workdir)")  # fmt: skip
-
-
-def _gather(runs, workdir: str, trained: list[str]) -> None:
-    from scaling import storage
-    from scaling.laws import sweep
-
-    rows = sweep.gather_results(runs, workdir)
-    finished = len(rows)
-    print(f"trained {len(trained)} run(s) this time; {finished} of {len(runs)} finished; "
-          f"{len(rows)} rows in {storage.join(workdir, 'results.csv')}")  # fmt: skip
-
-
-def sweep_command(args: argparse.Namespace) -> int:
-    """Expand the spec, train unfinished runs (here or through a cluster launcher), gather
-    results.csv/results.jsonl."""
-    from scaling.laws import sweep, sweep_launch
-
-    if args.jobs < 1:
-        raise UserError(f"--jobs {args.jobs}: expected at least 1")
-    if args.launcher_args and args.launcher == "local":
-        raise UserError("arguments after -- go to a cluster launcher; name it with --launcher "
-                        "slurm|gke|tpu")  # fmt: skip
-    spec = _sweep_spec(args)
-    runs = sweep.expand(spec)
-    if args.collect:
-        _gather(runs, args.workdir, [])
-        return 0
-    if args.launcher != "local":
-        sweep_launch.launch(args.launcher, spec, runs, args.workdir,
-                            launcher_args=args.launcher_args, sbatch_args=args.sbatch_arg,
-                            dry_run=args.dry_run)  # fmt: skip
-        if not args.dry_run:
-            _gather(runs, args.workdir, [])
-        return 0
-    from scaling.train.optimizer import hidden_lr
-
-    for r in runs:
-        n, lr = r.config.model, r.config.optim.lr
-        mup = f" (μP: hidden {hidden_lr(lr, n.width_mult):.3g})" if n.mup_base_width else ""
-        print(f"{r.name}: L={n.n_layers} d={n.d_model} tokens={r.tokens:.3g} "
-              f"steps={r.config.train.steps} lr={lr:g}{mup}")  # fmt: skip
-    if args.dry_run:
-        return 0
-    from scaling.lock import RunLock
-
-    with RunLock(args.workdir, "sweep"):  # one sweep per directory (its runs lock their own)
-        sweep_launch.save_spec(spec, args.workdir)
-        trained = sweep.run_sweep(runs, args.workdir, jobs=args.jobs)
-    _gather(runs, args.workdir, trained)
     return 0

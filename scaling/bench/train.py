@@ -1,8 +1,9 @@
-"""`scaling bench`: training-step and input-pipeline throughput (never run in CI).
+"""`scaling bench train`: training-step throughput and MFU (never run in CI).
 
-The train benchmark feeds a synthetic batch built from the objective's schema (uniform-random
-tokens) so it needs no dataset (and runs on accelerator images without tfds/grain); it
-measures the compiled step alone, for any family.
+It feeds a synthetic batch built from the objective's schema (uniform-random tokens), so it
+needs no dataset (and runs on accelerator images without tfds/grain); it measures the
+compiled step alone, for any family. `train_runner` is also the timed step of `bench data`,
+`bench torch` and benchmarks/.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from scaling import sharding
 from scaling.config import Config
 from scaling.errors import UserError
-from scaling.families import batch_fields, flops_per_token, objective_of, schema
+from scaling.families import batch_fields, flops_per_token, schema
 from scaling.metrics import device_peak_flops, host_matmul_flops
 from scaling.platform import attention_line, resolve
 from scaling.validate import validate
@@ -119,16 +120,4 @@ def bench_train(config: Config, steps: int = 20, warmup: int = 3) -> int:
         host = host_matmul_flops()
         print(f"host float32 matmul {host / 1e9:.1f} GFLOP/s; the step reaches "
               f"{achieved / host:.1%} of it (CPU has no published peak)")
-    return 0
-
-
-def bench_data(config: Config, steps: int = 20) -> int:
-    """Print input-pipeline tokens/s next to the tokens/s one training step consumes."""
-    from scaling.data.bench import measure_throughput
-
-    pipe = measure_throughput(objective_of(config).load_data(config), steps)
-    timing = time_train_steps(config, steps=max(3, steps // 4), warmup=1)
-    train = config.train.global_batch * config.seq_len / timing["step_s"]
-    print(f"preset {config.name}, data {config.data.source}: pipeline {pipe:,.0f} tokens/s; "
-          f"training consumes {train:,.0f} tokens/s; headroom {pipe / train:.1f}x")
     return 0

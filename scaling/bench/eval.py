@@ -1,7 +1,8 @@
 """`scaling bench eval --config P`: scoring throughput (requests/s) of the batched scorer
-(scoring.py: a context encoded once, its choices read the cache) against the plain
-one-row-per-choice scorer (harness.score), and generation tokens/s, on the preset's model
-with random weights (speed does not depend on them). Not run in CI."""
+(scaling/eval/scoring.py: a context encoded once, its choices read the cache) against the
+plain one-row-per-choice scorer (scaling/eval/fewshot.py's score), and generation
+tokens/s, on the preset's model with random weights (speed does not depend on them).
+Not run in CI."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scaling.bench_prepare_stats import (
+from scaling.bench.prepare_stats import (
     print_bare,
     print_run,
     print_summary,
