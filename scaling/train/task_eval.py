@@ -83,7 +83,7 @@ def best_summary(workdir: str, name: str, value, step) -> dict:
 
 def task_eval_hook(run, writer):
     """The `task_eval` hook of a fine-tuning run (see module doc)."""
-    from scaling.checkpoint import Checkpoints
+    from scaling.checkpoint.manager import Checkpoints
     from scaling.config import TrainConfig
 
     cfg = run.config
