@@ -367,3 +367,14 @@ def test_save_machinery_noise_is_dropped_for_a_reported_failure_only(story, prin
     assert "unrelated finalizer error" in proc.stderr
     closed = proc.stderr.count("RuntimeError: Event loop is closed")
     assert closed == printed, proc.stderr
+
+
+def test_parameters_only_steps_are_not_resumed():
+    """`scaling convert` saves parameters without optimizer state: a resume is refused in one
+    line that says how to start from them instead."""
+    from scaling.checkpoint.compat import check_resumable
+
+    with pytest.raises(UserError, match=r"^run holds imported parameters only \(step 0, "
+                                        r"written by `scaling convert`\).*--init_from run$"):
+        check_resumable({"params": {}, "step": 0}, "run", 0)
+    check_resumable({"params": {}, "opt_state": {}, "step": 0}, "run", 0)  # a training step
