@@ -1,4 +1,5 @@
-"""Parameter counts read off the model itself with `jax.eval_shape` (nothing is allocated)."""
+"""A run's parameters as its model initializes them, and their counts read off the model
+itself with `jax.eval_shape` (nothing is allocated)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ import jax
 from flax import linen as nn
 
 from scaling.config import Config
-from scaling.families import batch_fields, family_of
+from scaling.families import batch_fields, build_model, family_of
 from scaling.families.schema import dummy_batch
 
 EMBEDDING_TABLES = ("token_embed", "pos_embed", "type_embed")
+
+
+def init_params(config: Config, rng: jax.Array) -> dict:
+    """The parameters a run trains (on a fine-tuning run its task model's: {backbone, head})
+    as `init` makes them, logical-partitioning boxes still on the leaves."""
+    family = family_of(config.model)
+    length = min(config.seq_len, 8 * max(1, config.finetune.num_choices))  # >= 1 per choice
+    batch = dummy_batch(batch_fields(config), 1, length)
+    return build_model(config, "eval").init(rng, *family.model_args(batch))["params"]
 
 
 def abstract_params(config: Config) -> dict:

@@ -3,7 +3,7 @@ random weights (drawn large, std 0.2, so that an activation or layout mismatch s
 the same MLM and NSP logits to 1e-4 in float32, with padding and sentence types in the batch;
 the tanh-approximated GELU is shown to miss by far more.
 
-The weight mapping below is test-local (an oracle, not the converter of scaling/convert/).
+The weight mapping below is test-local (an oracle, not the converter of scaling/hf/).
 Letter legend: L layers, D width, N heads, H head width, F MLP width, V vocab.
 """
 

@@ -1,6 +1,6 @@
-"""scaling/checkpoint.py: retention, reshard on restore, refusal of a changed model and of
-non-finite values, resume metadata, kill -9 during async saves, unwritable or full
-directories (docs/reliability.md tests 2, 3, 5, 6, 8)."""
+"""scaling/checkpoint/ (manager, compat, noise): retention, reshard on restore, refusal of a
+changed model and of non-finite values, resume metadata, kill -9 during async saves,
+unwritable or full directories (docs/reliability.md tests 2, 3, 5, 6, 8)."""
 
 import dataclasses
 import json
@@ -16,13 +16,8 @@ import numpy as np
 import pytest
 
 from scaling import sharding
-from scaling.checkpoint import (
-    Checkpoints,
-    ResumeWarning,
-    check_resume_metadata,
-    mismatched_paths,
-    tmp_dirs,
-)
+from scaling.checkpoint.compat import ResumeWarning, check_resume_metadata, mismatched_paths
+from scaling.checkpoint.manager import Checkpoints, tmp_dirs
 from scaling.config import Config, MeshConfig, ModelConfig, OptimConfig, TrainConfig
 from scaling.errors import UserError
 from scaling.train.optimizer import make_optimizer
@@ -189,7 +184,7 @@ WORKER = r"""
 import json, os, signal, sys
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from scaling.checkpoint import Checkpoints, tmp_dirs
+from scaling.checkpoint.manager import Checkpoints, tmp_dirs
 from scaling.config import TrainConfig
 from scaling.errors import UserError
 
@@ -316,7 +311,7 @@ def test_failed_save_is_one_clear_error_and_the_last_commit_survives(tmp_path, m
 
 NOISE = """
 import asyncio, logging, sys, threading
-from scaling import checkpoint_noise
+from scaling.checkpoint import noise as checkpoint_noise
 
 loop = asyncio.new_event_loop()
 loop.close()
@@ -372,3 +367,14 @@ def test_save_machinery_noise_is_dropped_for_a_reported_failure_only(story, prin
     assert "unrelated finalizer error" in proc.stderr
     closed = proc.stderr.count("RuntimeError: Event loop is closed")
     assert closed == printed, proc.stderr
+
+
+def test_parameters_only_steps_are_not_resumed():
+    """`scaling convert` saves parameters without optimizer state: a resume is refused in one
+    line that says how to start from them instead."""
+    from scaling.checkpoint.compat import check_resumable
+
+    with pytest.raises(UserError, match=r"^run holds imported parameters only \(step 0, "
+                                        r"written by `scaling convert`\).*--init_from run$"):
+        check_resumable({"params": {}, "step": 0}, "run", 0)
+    check_resumable({"params": {}, "opt_state": {}, "step": 0}, "run", 0)  # a training step

@@ -1,4 +1,4 @@
-"""HuggingFace interop (scaling/convert/): random-weight HF models are the oracle.
+"""HuggingFace conversion (scaling/hf/): random-weight HF models are the oracle.
 
 Tiny HF models of each supported architecture are built from configs with weights drawn
 from N(0, 0.2) (large enough that a transposed matrix, a wrong activation, a missing 1/√H
@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from scaling.checkpoint import Checkpoints, checkpoint_dir  # noqa: E402
+from scaling.checkpoint.load import read_config  # noqa: E402
+from scaling.checkpoint.manager import Checkpoints, checkpoint_dir  # noqa: E402
 from scaling.cli import main  # noqa: E402
-from scaling.eval.checkpoint_io import read_config  # noqa: E402
 from scaling.families import family_of  # noqa: E402
 
 V, T, STD = 300, 24, 0.2
@@ -205,10 +205,11 @@ def test_import_export_import_is_bitwise(hf, exported, name, tmp_path):
 def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
     """Token ids of our KV-cache decoder vs HF greedy generate, past the local window (GPT-2
     is compared through `scaling generate` below)."""
-    from scaling.eval.generate import load_run
+    from scaling.checkpoint.load import load_run
 
     name = "neo"
-    config, params, _, _ = load_run(hf[name]["run"], one_device=True)
+    loaded = load_run(hf[name]["run"], one_device=True)
+    config, params = loaded.config, loaded.params
     prompt = _ids(4, (1, 6))
     new = 16  # past GPT-Neo's window of 5: the banded cache path is exercised
     decoder = family_of(config.model).decoder
@@ -223,12 +224,14 @@ def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
 
 
 def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
+    from scaling.checkpoint.load import load_run
     from scaling.data.tokenizers.run_copy import run_tokenizer
+    from scaling.checkpoint.load import load_run
     from scaling.eval.fewshot import pack_choice, score
-    from scaling.eval.generate import load_run
 
     run, model = hf["gpt2"]["run"], hf["gpt2"]["model"]
-    config, params, _, _ = load_run(run, one_device=True)
+    loaded = load_run(run, one_device=True)
+    config, params = loaded.config, loaded.params
     tok = run_tokenizer(run, config)
     assert tok.kind == "hf" and os.path.isfile(os.path.join(run, "tokenizer", "tokenizer.json"))
     assert tok.decode(tok.encode(TEXT)) == TEXT
@@ -366,7 +369,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(hf, tmp_path, capsys):
 def test_sharded_export_and_import(hf, tmp_path, monkeypatch):
     """Export in several safetensors shards with an index (small shard size), load it with
     transformers, import it back: the same parameters bit for bit."""
-    from scaling.interop import stream
+    from scaling.hf import stream
 
     monkeypatch.setattr(stream, "SHARD_BYTES", 16_000)
     out, run2 = str(tmp_path / "sharded"), str(tmp_path / "again")
@@ -400,7 +403,7 @@ def test_a_locked_run_directory_is_refused(hf, tmp_path, capsys):
 def test_a_killed_converts_leftover_is_cleaned_and_a_live_one_named(hf, tmp_path, capsys):
     """A `.convert-tmp-PID` left by a killed convert does not block the rerun (it is removed
     under the lock); while a convert holds the lock, a second one is told who holds it."""
-    from scaling.interop.importer import TMP_PREFIX
+    from scaling.hf.from_hf import TMP_PREFIX
     from scaling.lock import RunLock
 
     run = tmp_path / "run"

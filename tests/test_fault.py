@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import word_corpus
 
-from scaling.checkpoint import Checkpoints, checkpoint_dir
+from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 from scaling.cli import main
 from scaling.data.batches.lm import LMData
 from scaling.data.batches.loader import LMIterator

@@ -17,7 +17,7 @@ import scipy.stats
 import sklearn.metrics
 
 from scaling import sharding
-from scaling.checkpoint import checkpoint_dir, committed_steps
+from scaling.checkpoint.manager import checkpoint_dir, committed_steps
 from scaling.cli import main
 from scaling.config import Config, FinetuneConfig, MeshConfig, ModelConfig, TrainConfig
 from scaling.data.batches.task_rows import bert_row, gpt_row, rows_of

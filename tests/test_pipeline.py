@@ -18,7 +18,7 @@ import pytest
 from scaling import sharding
 from scaling.accounting import bubble_fraction
 from scaling.bench.train import synthetic_batch
-from scaling.checkpoint import Checkpoints, checkpoint_dir
+from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 from scaling.cli import main
 from scaling.config import (
     Config,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import subprocess_env, word_corpus
 
-from scaling.checkpoint import Checkpoints, checkpoint_dir
+from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 from scaling.cli import main
 from scaling.lock import LOCK_NAME, RunLock
 

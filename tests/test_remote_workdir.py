@@ -28,7 +28,7 @@ def _rows(text: str) -> list[dict]:
 
 
 def _final_params(directory) -> dict:
-    from scaling.checkpoint import Checkpoints, flat_shapes  # noqa: F401
+    from scaling.checkpoint.manager import Checkpoints
 
     ckpt = Checkpoints(str(directory), read_only=True)
     try:

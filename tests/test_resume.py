@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from helpers import subprocess_env, word_corpus
 
-from scaling.checkpoint import Checkpoints, checkpoint_dir
+from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 
 TINY = ["data.tokenizer=byte", "model.vocab_size=384", "model.n_layers=1", "model.d_model=64",
         "model.n_heads=2", "model.d_ff=128", "model.max_len=32", "train.eval_batches=2",

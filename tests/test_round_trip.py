@@ -132,7 +132,7 @@ def test_tokenizer_json_encodes_and_decodes_as_ours(kind):
     and decodes them to our text; bos first exactly when the run's sequences start with it."""
     from scaling.data.tokenizers import ByteTokenizer
     from scaling.data.tokenizers.sentencepiece import SentencePieceTokenizer, train_sentencepiece
-    from scaling.interop.hf_tokenizer import hf_backend
+    from scaling.hf.tokenizer_json import hf_backend
 
     rng = random.Random(0)
     words = "the quick brown fox jumps over lazy dog alpha 123 4567 Café naïve 東京".split()

@@ -99,7 +99,7 @@ def _batch(C, T=24, B=3):
     "kind", ["classification", pytest.param("multiple_choice", marks=pytest.mark.slow)]
 )
 def test_finetuned_bert_exports_with_equal_logits(bert, kind, tmp_path, capsys):
-    from scaling.eval.checkpoint_io import read_config
+    from scaling.checkpoint.load import read_config
     from scaling.families import objective_of
 
     run, out = str(tmp_path / "ft"), str(tmp_path / "hf")
@@ -128,7 +128,7 @@ def test_finetuned_bert_exports_with_equal_logits(bert, kind, tmp_path, capsys):
     theirs_model = model_cls.from_pretrained(out, attn_implementation="eager").eval()
 
     config = read_config(run)
-    from scaling.checkpoint import Checkpoints, checkpoint_dir
+    from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 
     ckpt = Checkpoints(checkpoint_dir(run), read_only=True)
     params = ckpt.restore_numpy(ckpt.latest_step())["params"]

@@ -33,11 +33,11 @@ def run(args) -> int:
     if args.from_hf:
         if args.step is not None:
             raise UserError("--step applies to --to-hf (which checkpoint to export)")
-        from scaling.interop.importer import import_command
+        from scaling.hf.from_hf import import_command
 
         return import_command(args.from_hf, args.workdir, args.config, args.set)
     if args.config or args.set:
         raise UserError("--config/--set apply to --from-hf; an export uses the run's config")
-    from scaling.interop.exporter import export_command
+    from scaling.hf.to_hf import export_command
 
     return export_command(args.workdir, args.to_hf, args.step)

@@ -3,7 +3,7 @@
 A run trained here saw every document start with bos, so its prompts start with bos; a
 model imported from HuggingFace reads what its own tokenizer makes (GPT-2's adds nothing,
 BERT's adds [CLS]). The run records which in `data.bos_prefix`; the loaded tokenizer carries
-it as `add_bos` (scaling/eval/checkpoint_io.py). A sequence with no token at all (an empty
+it as `add_bos` (scaling/checkpoint/load.py). A sequence with no token at all (an empty
 prompt without bos) starts with the prefix token instead, as lm-evaluation-harness does.
 """
 

@@ -103,24 +103,22 @@ def print_result(r: dict) -> None:
 def open_run(workdir: str):
     """(config, params, checkpoint metadata, tokenizer, Scorer) of a causal decoder run's
     latest checkpoint, restored sharded on the run's mesh (or what of it this host has)."""
-    from scaling.eval.checkpoint_io import (
-        inference_mesh,
-        kept_tokenizer,
-        read_config,
-        refuse_finetuned,
-        restore_sharded,
-    )
+    from scaling.checkpoint.load import load_run
     from scaling.eval.scoring import Scorer
 
-    config = read_config(workdir)
+    run = load_run(workdir, check=_can_score, tokenizer=True)  # the run's copy if it keeps one
+    return run.config, run.params, run.meta, run.tokenizer, Scorer(
+        run.config.model, run.mesh, run.shardings, progress=True)
+
+
+def _can_score(config, workdir: str) -> None:
+    """What language-model evaluation refuses (load_run's `check`)."""
+    from scaling.checkpoint.load import refuse_finetuned
+
     refuse_finetuned(config, workdir, "language-model evaluation (few-shot and lm-eval tasks)")
     if family_of(config.model).decoder is None:
         raise UserError(f"{workdir} is not a causal decoder run (gpt family); few-shot "
                         f"evaluation needs one")
-    config, mesh = inference_mesh(config)
-    params, shardings, meta = restore_sharded(workdir, config, mesh)
-    tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
-    return config, params, meta, tokenizer, Scorer(config.model, mesh, shardings, progress=True)
 
 
 class FewShot:

@@ -119,7 +119,7 @@ def in_training(config):
 
 
 def _start(run):
-    from scaling.checkpoint import Checkpoints
+    from scaling.checkpoint.manager import Checkpoints
     from scaling.config import TrainConfig
 
     cfg = run.config
@@ -149,21 +149,18 @@ def _start(run):
 def eval_command(workdir: str, split: str, predictions: str | None) -> dict:
     """Re-score `split` of a fine-tuning run with its best checkpoint (else its latest);
     print the metrics as one JSON line; write one prediction a line when asked."""
-    from scaling.eval.checkpoint_io import inference_mesh, read_config
+    from scaling.checkpoint.load import load_run
     from scaling.families import objective_of
 
-    config = read_config(workdir)
+    run = load_run(workdir, check=_is_finetuning_run, prefer=BEST_DIR)  # else the latest
+    config, mesh, params, step, where = run.config, run.mesh, run.params, run.step, run.directory
     objective = objective_of(config)
-    if objective.task_logits is None:
-        raise UserError(f"--tasks finetune: {workdir} is not a fine-tuning run (objective "
-                        f"{objective.name}); run `scaling finetune` first")
-    config, mesh = inference_mesh(config)
     data = objective.load_data(config)
     if split not in data.task.splits:
         raise UserError(f"--split {split}: the task {config.finetune.task} has no {split} "
                         f"file (it has {', '.join(data.task.splits)})")
-    params, shardings, step, where = _restore(workdir, config, mesh)
-    metrics = TaskMetrics(config, mesh, shardings, objective.task_logits, data, split)
+    say(f"scoring step {step} of {where}")
+    metrics = TaskMetrics(config, mesh, run.shardings, objective.task_logits, data, split)
     (scores,) = metrics(params)
     result = {"task": config.finetune.task, "split": split, "checkpoint": where, "step": step,
               "examples": len(metrics.outputs), **scores}
@@ -174,46 +171,17 @@ def eval_command(workdir: str, split: str, predictions: str | None) -> dict:
     return result
 
 
+def _is_finetuning_run(config, workdir: str) -> None:
+    """What `--tasks finetune` refuses (load_run's `check`): a run without a task head."""
+    from scaling.families import objective_of
+
+    objective = objective_of(config)
+    if objective.task_logits is None:
+        raise UserError(f"--tasks finetune: {workdir} is not a fine-tuning run (objective "
+                        f"{objective.name}); run `scaling finetune` first")
+
+
 def write_predictions(path: str, pred: np.ndarray, task_type: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for p in pred:
             f.write(f"{float(p):.6g}\n" if task_type == "regression" else f"{int(p)}\n")
-
-
-def _restore(workdir: str, config, mesh):
-    """(params, their shardings, step, directory) of the best checkpoint, else the latest;
-    orbax's warnings about the items left unread are held back meanwhile (and only then:
-    the level is process-wide)."""
-    import logging
-
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        return _restore_best(workdir, config, mesh)
-    finally:
-        absl.setLevel(level)
-
-
-def _restore_best(workdir: str, config, mesh):
-    from scaling import storage
-    from scaling.checkpoint import Checkpoints, checkpoint_dir
-    from scaling.train.optimizer import make_optimizer
-    from scaling.train.state import sharded_abstract_state
-
-    best = storage.join(storage.absolute(workdir), BEST_DIR)
-    for directory in (best, checkpoint_dir(workdir)):
-        if not storage.path(directory).is_dir():
-            continue
-        ckpt = Checkpoints(directory, read_only=True)
-        step = ckpt.latest_step()
-        if step is None:
-            ckpt.manager.close()
-            continue
-        tx = make_optimizer(config.optim, config.train.steps)
-        target, shardings = sharded_abstract_state(config, tx, mesh)
-        params = ckpt.restore_params(step, target.params)
-        ckpt.manager.close()
-        say(f"scoring step {step} of {directory}")
-        return params, shardings.params, step, directory
-    raise UserError(f"{workdir} has no committed checkpoint yet")

@@ -6,7 +6,6 @@ Letter legend: B batch, P prompt length, V vocab, K new tokens.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -17,46 +16,31 @@ from scaling.errors import UserError
 from scaling.eval.encoding import encode_prompt, prefix_token
 from scaling.families import family_of
 from scaling.models.decoding import generate, init_cache, sample  # noqa: F401
-from scaling.platform import resolve
 
 
-def load_run(workdir: str, one_device: bool = False) -> tuple[Config, dict, dict, object]:
-    """(config, parameters, metadata, mesh) of the latest committed checkpoint of a run
-    directory: the parameters laid out as in training on the run's own mesh when it fits
-    this host (scaling/eval/checkpoint_io.inference_mesh), or on one device; the config
-    comes back with that mesh, resolved for its platform (scaling/platform.py)."""
-    from scaling import sharding
-    from scaling.config import MeshConfig
-    from scaling.eval.checkpoint_io import inference_mesh, read_config, restore_sharded
-
-    config = read_config(workdir)
-    family = family_of(config.model)
-    from scaling.eval.checkpoint_io import refuse_finetuned
+def _can_generate(config: Config, workdir: str) -> None:
+    """What generation refuses (load_run's `check`): a fine-tuned run, a family without a
+    decoder."""
+    from scaling.checkpoint.load import refuse_finetuned
 
     refuse_finetuned(config, workdir, "generation")
+    family = family_of(config.model)
     if family.decoder is None:
         raise UserError(f"{workdir} is a {family.name}-family run, which has no autoregressive "
                         f"decoder; generation and scoring need a family that has one (gpt)")
-    if one_device:
-        devices = jax.devices()[:1]
-        config = resolve(dataclasses.replace(config, mesh=MeshConfig(1, 1, 1)), devices)
-        mesh = sharding.make_mesh(config.mesh, devices)
-    else:
-        config, mesh = inference_mesh(config)
-    params, _, meta = restore_sharded(workdir, config, mesh)
-    return config, params, meta, mesh
 
 
 def generate_text(workdir: str, prompt: str, new_tokens: int, temperature: float,
                   top_k: int, seed: int, top_p: float = 1.0, stop=()) -> str:
     """The run's continuation of `prompt`, cut at the first end-of-document token and the
     first stop sequence."""
-    from scaling.eval.checkpoint_io import kept_tokenizer
+    from scaling.checkpoint.load import load_run
 
     if new_tokens < 1 or temperature < 0 or top_k < 0:
         raise UserError("--max-new-tokens must be >= 1, --temperature and --top-k >= 0")
-    config, params, meta, _ = load_run(workdir, one_device=True)  # one prompt: one device
-    tokenizer = kept_tokenizer(workdir, config, meta)  # the run's copy when it keeps one
+    # one prompt: one device; the run's copy of its tokenizer when it keeps one
+    run = load_run(workdir, check=_can_generate, one_device=True, tokenizer=True)
+    config, params, tokenizer = run.config, run.params, run.tokenizer
     ids = list(encode_prompt(tokenizer, prompt))
     if len(ids) + new_tokens > config.model.max_len:
         raise UserError(f"prompt ({len(ids)} tokens) + {new_tokens} new tokens exceed the "
@@ -78,7 +62,7 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
     import json
     import sys
 
-    from scaling.eval.checkpoint_io import kept_tokenizer
+    from scaling.checkpoint.load import load_run
 
     if batch < 1:
         raise UserError(f"--batch {batch}: expected >= 1")
@@ -91,8 +75,8 @@ def generate_file(workdir: str, path: str, new_tokens: int, temperature: float, 
         raise UserError(f"--prompts {path} is not UTF-8 text") from None
     if not prompts:
         raise UserError(f"--prompts {path} has no prompts (one a line)")
-    config, params, meta, mesh = load_run(workdir)  # many prompts: the run's mesh
-    tokenizer = kept_tokenizer(workdir, config, meta)
+    run = load_run(workdir, check=_can_generate, tokenizer=True)  # many prompts: its mesh
+    config, params, tokenizer, mesh = run.config, run.params, run.tokenizer, run.mesh
     ids = [list(encode_prompt(tokenizer, p)) for p in prompts]
     texts, stats = generate_batch(config.model, params, tokenizer, ids, new_tokens=new_tokens,
                                   temperature=temperature, top_k=top_k, top_p=top_p,

@@ -88,22 +88,20 @@ class Translator:
 
 def load_translator(workdir: str):
     """(Translator, params, config, corpus, metadata) for a run directory."""
+    from scaling.checkpoint.load import load_run, run_corpus
     from scaling.data.api import seq2seq_fields_of
-    from scaling.eval.checkpoint_io import (
-        inference_mesh,
-        read_config,
-        restore_sharded,
-        run_tokenizer,
-    )
 
-    config = read_config(workdir)
+    run = load_run(workdir, check=_can_translate)
+    corpus, tokenizer = run_corpus(run, seq2seq_fields_of(run.config))
+    translator = Translator(run.config, run.mesh, tokenizer, run.shardings)
+    return translator, run.params, run.config, corpus, run.meta
+
+
+def _can_translate(config, workdir: str) -> None:
+    """What translation refuses (load_run's `check`): a family that does not translate."""
     if family_of(config.model).translator is None:
         raise UserError(f"{workdir} is a {config.model.family}-family run, which does not "
                         f"translate; translation needs an encoder-decoder (encdec) run")
-    config, mesh = inference_mesh(config)
-    params, param_shardings, meta = restore_sharded(workdir, config, mesh)
-    corpus, tokenizer = run_tokenizer(config, meta, seq2seq_fields_of(config))
-    return Translator(config, mesh, tokenizer, param_shardings), params, config, corpus, meta
 
 
 def read_lines(path: str) -> list[str]:

@@ -15,13 +15,6 @@ def make_model(model: ModelConfig, mode: str = "eval", implementation: str = "xl
     return BERT(model, deterministic=mode != "train", implementation=implementation)
 
 
-def hf_converter():
-    """BertForMaskedLM, BertForPreTraining, BertModel (scaling/convert/)."""
-    from scaling.convert.families import BERT
-
-    return BERT
-
-
 def model_args(batch: dict) -> tuple:
     return (batch["inputs"], batch["type_ids"], batch["positions"], batch["segment_ids"])
 
@@ -44,4 +37,4 @@ def check(model: ModelConfig) -> None:
 
 FAMILY = Family("bert", ("masked_lm", "classify"), make_model, model_args, layout, check,
                 description="bidirectional encoder with MLM/NSP heads (BERT)",
-                hf_converter=hf_converter, finetune="classify")
+                finetune="classify")

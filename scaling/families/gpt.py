@@ -24,13 +24,6 @@ def decoder(*args, **kwargs):
     return generate(*args, **kwargs)
 
 
-def hf_converter():
-    """GPT2LMHeadModel, OpenAIGPTLMHeadModel, GPTNeoForCausalLM (scaling/convert/)."""
-    from scaling.convert.families import GPT
-
-    return GPT
-
-
 def model_args(batch: dict) -> tuple:
     return (batch["inputs"], batch["positions"], batch["segment_ids"])
 
@@ -41,5 +34,5 @@ def layout(model: ModelConfig) -> Layout:
 
 FAMILY = Family("gpt", ("causal_lm", "gpt_classify"), make_model, model_args, layout,
                 description="causal decoder, tied LM head (GPT-1/2/3)",
-                decoder=decoder, hf_converter=hf_converter, finetune="gpt_classify",
+                decoder=decoder, finetune="gpt_classify",
                 pipeline=True)

@@ -2,10 +2,11 @@
 
 A `Family` (gpt, bert, encdec) says how to build the model for a mode, which batch fields
 the model reads, its parameter/FLOP layout, its checks, and the hooks later work fills in
-(a HuggingFace converter, a decoder for generation). An `Objective` (causal_lm, masked_lm,
-seq2seq, ...) says what a batch holds (the schema), how the model's outputs become loss
-terms and metrics, and which data pipeline produces its batches. docs/design.md, "Adding a
-family or an objective", gives the recipe.
+(a decoder for generation, a translator; HuggingFace conversion is keyed by family in
+scaling/hf/converters.py). An `Objective` (causal_lm, masked_lm, seq2seq, ...) says what a
+batch holds (the schema), how the model's outputs become loss terms and metrics, and which
+data pipeline produces its batches. docs/design.md, "Adding a family or an objective",
+gives the recipe.
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ class Family:
     description: str = ""
     decoder: Callable | None = None  # continue a prompt (scaling/models/decoding.py)
     translator: Callable | None = None  # source -> target search (models/seq2seq_decoding.py)
-    hf_converter: Callable | None = None  # () -> convert.mapping.HFConverter (scaling/convert/)
     finetune: str = ""  # the objective `scaling finetune` trains this family's runs with
     pipeline: bool = False  # its stack runs as pipeline stages (mesh.stage > 1; models/pipeline.py)
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from scaling import storage
 from scaling.accounting import bubble_fraction
-from scaling.checkpoint import committed_steps
+from scaling.checkpoint.manager import committed_steps
 from scaling.compile_cache import CacheEvents, enable_compile_cache
 from scaling.config import Config
 from scaling.errors import UserError

@@ -11,14 +11,15 @@ import jax
 import numpy as np
 
 from scaling import sharding, storage
-from scaling.checkpoint import (
-    Checkpoints,
-    DamagedCheckpointError,
+from scaling.checkpoint.compat import (
+    check_resumable,
     check_resume_metadata,
     check_tokenizer,
-    checkpoint_dir,
+    config_changes,
+    flat_shapes,
     run_metadata,
 )
+from scaling.checkpoint.manager import Checkpoints, DamagedCheckpointError, checkpoint_dir
 from scaling.config import Config
 from scaling.data.tokenizers.run_copy import keep_copy
 from scaling.errors import UserError
@@ -72,18 +73,6 @@ def evaluate_mixture(eval_fn, params, sets: dict, mesh) -> dict:
         out["eval_ppl"] = math.exp(min(out["eval_nll"], 700.0))
     for name, (_, row) in rows.items():
         out.update({f"{k}/{name}": v for k, v in row.items()})
-    return out
-
-
-def config_changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
-    """'section.key old -> new' for every value that differs between two config dicts."""
-    out = []
-    for key in sorted(set(saved) | set(now)):
-        a, b = saved.get(key), now.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_changes(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key} {a} -> {b}")
     return out
 
 
@@ -174,10 +163,7 @@ class Run:
 
     def _resume(self, step: int):
         saved = self.ckpt.verify(step)
-        if "opt_state" not in dict(saved["tree"]):  # `scaling convert` saves parameters only
-            raise UserError(f"{self.workdir} holds imported parameters only (step {step}, "
-                            f"written by `scaling convert`), nothing to resume; train from "
-                            f"them in a new run: --workdir NEW --init_from {self.workdir}")
+        check_resumable(saved["tree"], self.workdir, step)  # not `scaling convert`'s params
         check_resume_metadata(saved["meta"], self.meta)
         changed = config_changes(saved["config"], self.config.to_dict())
         restored = self.ckpt.restore(step, self.target, saved["tree"])
@@ -205,8 +191,6 @@ class Run:
     def _init_backbone(self, other: Checkpoints, step: int, source: str):
         """The fresh task model's parameters with `backbone/` restored from `other`; the
         head's parameter paths are listed."""
-        from scaling.checkpoint import flat_shapes
-
         try:
             backbone = other.restore_params(step, self.target.params["backbone"])
         except UserError as e:

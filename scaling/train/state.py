@@ -10,8 +10,7 @@ from flax import struct
 
 from scaling import sharding
 from scaling.config import Config
-from scaling.families import batch_fields, build_model, family_of
-from scaling.families.schema import dummy_batch
+from scaling.params import init_params
 
 
 @struct.dataclass
@@ -26,11 +25,7 @@ class TrainState:
 
 def _init_boxed(config: Config, tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
     """Initialize with logical-partitioning boxes still on the leaves."""
-    m = config.model
-    family = family_of(m)
-    length = min(config.seq_len, 8 * max(1, config.finetune.num_choices))  # >= 1 per choice
-    batch = dummy_batch(batch_fields(config), 1, length)
-    params = build_model(config, "eval").init(rng, *family.model_args(batch))["params"]
+    params = init_params(config, rng)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       skipped=jnp.zeros((), jnp.int32))
 

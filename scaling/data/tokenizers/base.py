@@ -31,7 +31,7 @@ class Tokenizer(abc.ABC):
     cls_id: int | None
     sep_id: int | None
     # Whether the model reading these ids expects bos first (the run's data.bos_prefix, set
-    # where a run's tokenizer is loaded for inference: scaling/eval/checkpoint_io.py).
+    # where a run's tokenizer is loaded for inference: scaling/checkpoint/load.py).
     add_bos: bool = True
 
     @property

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.convert.mapping import Architecture, Rules, hf_config_value, pad_rows
 from scaling.errors import UserError
+from scaling.hf.mapping import Architecture, Rules, hf_config_value, pad_rows
 
 # HF activation names -> model.activation ("gelu_new" is the tanh approximation)
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",

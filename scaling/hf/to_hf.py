@@ -1,9 +1,10 @@
 """`scaling convert --workdir RUN --to-hf DIR [--step N]`: a run's parameters as a
 HuggingFace model directory (safetensors, config.json and generation_config.json with the
 run's bos/eos/pad ids, and the run's tokenizer as a tokenizer.json whatever its kind:
-scaling/interop/hf_tokenizer.py) that `transformers` loads with `from_pretrained(DIR)`.
+scaling/hf/tokenizer_json.py) that `transformers` loads with `from_pretrained(DIR)`.
 
-The architecture is the family's choice (`hf_converter().export_for`): GPT-2 for a pre-LN
+The architecture is the family converter's choice (`export_for`, scaling/hf/converters.py):
+GPT-2 for a pre-LN
 GPT, GPT-1 for a post-LN one, GPT-Neo for banded layers, BertForPreTraining for BERT. DIR is
 written under a temporary name and renamed when complete.
 """
@@ -46,25 +47,27 @@ def _write_json(path: str, table: dict) -> None:
 
 
 def export_command(workdir: str, out_dir: str, step: int | None) -> int:
-    from scaling.eval.checkpoint_io import read_config
-    from scaling.families import family_of
+    """`scaling convert --workdir RUN --to-hf DIR [--step N]` (see the module doc)."""
+    from scaling.checkpoint.load import is_finetuned, load_run
+    from scaling.hf.converters import converter_for
+    from scaling.hf.stream import Ours, write_safetensors
+    from scaling.hf.task_heads import task_export
+    from scaling.hf.tokenizer_json import write_hf_tokenizer
 
     workdir, out_dir = os.path.abspath(workdir), os.path.abspath(out_dir)
-    config = read_config(workdir)
-    family = family_of(config.model)
-    if family.hf_converter is None:
-        raise UserError(f"{workdir} is a {family.name}-family run; HuggingFace export exists "
-                        f"for the families with an hf_converter (gpt, bert)")
-    arch = family.hf_converter().export_for(config.model)
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
-    tokenizer = _run_tokenizer(workdir, config)
-    params, step = _restore(workdir, config, step)
-    from scaling.eval.checkpoint_io import is_finetuned
-    from scaling.interop.hf_tokenizer import write_hf_tokenizer
-    from scaling.interop.stream import Ours, write_safetensors
-    from scaling.interop.task_export import task_export
 
+    def exportable(config, workdir: str) -> None:  # load_run's `check`, before any restore
+        if converter_for(config.model) is None:
+            raise UserError(f"{workdir} is a {config.model.family}-family run; HuggingFace "
+                            f"export exists for the families with a converter (gpt, bert)")
+        converter_for(config.model).export_for(config.model)
+        if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+            raise UserError(f"--to-hf {out_dir} exists and is not empty; give a new directory")
+
+    run = load_run(workdir, check=exportable, step=step)
+    config, params, step = run.saved_config, run.params, run.step  # the run's own settings
+    arch = converter_for(config.model).export_for(config.model)
+    tokenizer = _run_tokenizer(workdir, config)
     tmp = f"{out_dir}.tmp-{os.getpid()}"
     try:
         os.makedirs(tmp)
@@ -89,25 +92,3 @@ def export_command(workdir: str, out_dir: str, step: int | None) -> int:
     print(f"exported step {step} of {workdir} as {name} to {out_dir} "
           f"({', '.join(files)}; its {tokenizer.kind} tokenizer as tokenizer.json)")
     return 0
-
-
-def _restore(workdir: str, config, step: int | None):
-    """The parameters of `step` (default: the latest) on this host's mesh."""
-
-    from scaling.checkpoint import Checkpoints, checkpoint_dir
-    from scaling.checkpoint_noise import absl_warnings_held
-    from scaling.interop.stream import param_targets
-
-    with absl_warnings_held():  # orbax notes read-only mode as a warning
-        ckpt = Checkpoints(checkpoint_dir(workdir), read_only=True)
-        steps = ckpt.all_steps()
-        if not steps:
-            raise UserError(f"{workdir} has no committed checkpoint")
-        step = steps[-1] if step is None else step
-        if step not in steps:
-            raise UserError(f"--step {step}: {workdir} has checkpoints at steps "
-                            f"{', '.join(map(str, steps))}")
-        _, targets = param_targets(config)
-        params = ckpt.restore_params(step, targets)
-        ckpt.manager.close()
-        return params, step

@@ -18,9 +18,9 @@ import os
 import shutil
 
 from scaling.config import Config, apply_overrides
-from scaling.convert.hf_files import HFTensors, read_hf_config
-from scaling.convert.mapping import Architecture
 from scaling.errors import UserError
+from scaling.hf.mapping import Architecture
+from scaling.hf.model_files import HFTensors, read_hf_config
 
 BASE_PRESETS = {"gpt2": "gpt2-small", "openai-gpt": "gpt1", "gpt_neo": "gpt2-small",
                 "bert": "bert-base"}  # model_type -> the preset whose optim/train/data settings
@@ -29,19 +29,9 @@ SHAPE_FIELDS = ("family", "vocab_size", "n_layers", "d_model", "n_heads", "d_ff"
 TMP_PREFIX = ".convert-tmp-"
 
 
-def architectures() -> dict[str, Architecture]:
-    """Every HF architecture some registered family imports (its `hf_converter` hook)."""
-    from scaling.families import family_names, get_family
-
-    table = {}
-    for name in family_names():
-        hook = get_family(name).hf_converter
-        for arch in (hook().architectures if hook else ()):
-            table[arch.name] = arch
-    return table
-
-
 def find_architecture(hf: dict, directory: str) -> Architecture:
+    from scaling.hf.converters import architectures
+
     names = hf.get("architectures") or []
     table = architectures()
     if not names:
@@ -137,7 +127,7 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
     tensors = HFTensors(hf_dir)
     _check_vocab(config, tensors)
     _check_workdir(workdir)
-    from scaling.interop.stream import build_state, plan  # JAX from here on
+    from scaling.hf.stream import build_state, plan  # JAX from here on
 
     mesh, targets, rules = plan(config, arch, tensors)
     from scaling.lock import RunLock
@@ -169,7 +159,8 @@ def import_command(hf_dir: str, workdir: str, preset: str | None, overrides: lis
 
 def _write_run(tmp: str, config: Config, state, mesh, tokenizer, arch: Architecture,
                hf_dir: str) -> None:
-    from scaling.checkpoint import Checkpoints, run_metadata
+    from scaling.checkpoint.compat import run_metadata
+    from scaling.checkpoint.manager import Checkpoints
     from scaling.data.tokenizers.run_copy import HF_DIR
     from scaling.train.report import write_json
 

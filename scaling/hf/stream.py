@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaling.checkpoint import flat_shapes
+from scaling.checkpoint.compat import flat_shapes
 from scaling.config import Config
-from scaling.convert.mapping import Architecture, Reader, Rules, dry_run, layer_key, leaf_maker
 from scaling.errors import UserError
+from scaling.hf.mapping import Architecture, Reader, Rules, dry_run, layer_key, leaf_maker
 
 SHARD_BYTES = 2 * 1024**3  # HF's own default shard size is 5 GB; smaller keeps memory low
 
@@ -29,23 +29,13 @@ def _flat(tree) -> dict[str, object]:
     return dict(zip(paths, jax.tree.leaves(tree), strict=True))
 
 
-def param_targets(config: Config):
-    """(mesh, {path: ShapeDtypeStruct with its sharding}) of `config`'s parameters on this
-    host's inference mesh (the run's own mesh when it fits)."""
-    from scaling.eval.checkpoint_io import inference_mesh
-    from scaling.train.optimizer import make_optimizer
-    from scaling.train.state import sharded_abstract_state
-
-    resolved, mesh = inference_mesh(config)
-    tx = make_optimizer(resolved.optim, resolved.train.steps)
-    target, _ = sharded_abstract_state(resolved, tx, mesh)
-    return mesh, target.params
-
-
 def plan(config: Config, arch: Architecture, tensors):
     """(mesh, parameter targets, rules) after a dry run of every rule (UserError on a
     missing tensor or a shape that does not fit); nothing read or written yet."""
-    mesh, targets = param_targets(config)
+    from scaling.checkpoint.load import inference_mesh, param_targets
+
+    resolved, mesh = inference_mesh(config)  # the run's own mesh when it fits this host
+    targets, _ = param_targets(resolved, mesh)
     rules = arch.rules(config.model)
     dry_run(rules, {p: t.shape for p, t in _flat(targets).items()}, tensors)
     return mesh, targets, rules

@@ -4,7 +4,7 @@ One step directory holds four items:
   state   the TrainState arrays (step, params, opt_state, skipped), each process its shards
   data    the data iterator's position (JSON; batch s is a pure function of (seed, s))
   config  the run's Config (JSON)
-  meta    library versions, XLA flags, mesh, tokenizer hash (JSON; see `run_metadata`)
+  meta    library versions, XLA flags, mesh, tokenizer hash (JSON; compat.py `run_metadata`)
 
 orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when complete (on
 object storage, which cannot rename: into `<step>/` with a `commit_success.txt` marker
@@ -12,13 +12,13 @@ written last), so `latest_step()` only sees committed steps, and deletes old ste
 the new one has committed. What this wrapper adds: leftover temporary directories are removed
 at start, the retention policy (keep_last + keep_period), save errors turned into one-line
 UserErrors, a refusal to save non-finite values, and a refusal to restore into a different
-model (the mismatched parameter paths are listed; nothing is partially restored).
+model (the mismatched parameter paths are listed, scaling/checkpoint/compat.py; nothing is
+partially restored).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +26,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from scaling import checkpoint_noise, storage
+from scaling import storage
+from scaling.checkpoint import noise
+from scaling.checkpoint.compat import check_compatible, flat_shapes, path_text
 from scaling.config import TrainConfig
 from scaling.errors import UserError
 
@@ -40,10 +42,6 @@ COMMIT_FILE = "commit_success.txt"  # written last into a step on object storage
 class DamagedCheckpointError(Exception):
     """A committed step that cannot be read back: a missing or damaged item, an empty
     directory, unreadable metadata. Resume moves it aside and tries the previous step."""
-
-
-class ResumeWarning(UserWarning):
-    """A resume whose environment differs from the save's: bit-exactness is not promised."""
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -123,7 +121,7 @@ class Checkpoints:
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data),
             config=ocp.args.JsonSave(config), meta=ocp.args.JsonSave(meta))
-        checkpoint_noise.save_started()  # its machinery's tracebacks wait for the outcome
+        noise.save_started()  # its machinery's tracebacks wait for the outcome
         try:
             self.manager.save(step, args=args, force=True)
         except Exception as e:  # noqa: BLE001 - any failure to write is reported, not raised raw
@@ -151,7 +149,7 @@ class Checkpoints:
             self.manager.check_for_errors()
         except Exception as e:  # noqa: BLE001
             raise self._save_error(e) from None
-        checkpoint_noise.save_committed()
+        noise.save_committed()
 
     def close(self) -> None:
         """Wait for the pending save, then release orbax's threads."""
@@ -167,7 +165,7 @@ class Checkpoints:
             pass
         committed = committed_steps(self.directory)
         last = max(committed) if committed else None
-        checkpoint_noise.note_reported_failure()  # orbax's tracebacks for it are dropped
+        noise.note_reported_failure()  # orbax's tracebacks for it are dropped
         return UserError(
             f"saving a checkpoint to {self.directory} failed ({_first_line(e)}); the last "
             f"committed step {last} is intact. Check that the directory is writable and the "
@@ -276,45 +274,6 @@ def tmp_dirs(directory: str) -> list[str]:
     return sorted(n for n in storage.listdir(directory) if TMP_MARKER in n)
 
 
-# ---------------------------------------------------------------------------------------------
-# Compatibility of a saved tree with the current model.
-
-
-def _key_name(k) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(k, attr):
-            return str(getattr(k, attr))
-    return str(k)
-
-
-def flat_shapes(tree) -> dict[str, tuple]:
-    """{'params/decoder/.../kernel': shape} for every leaf; dict keys, attributes and indices
-    all become path parts, so a saved (dict) tree and a live (dataclass) tree compare equal."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(_key_name(k) for k in path): tuple(getattr(v, "shape", ()))
-            for path, v in leaves}
-
-
-def mismatched_paths(saved, target) -> list[str]:
-    """Human-readable differences: missing, unexpected, or differently shaped leaves."""
-    a, b = flat_shapes(saved), flat_shapes(target)
-    out = [f"{p}: in the checkpoint, not in the model" for p in sorted(a.keys() - b.keys())]
-    out += [f"{p}: in the model, not in the checkpoint" for p in sorted(b.keys() - a.keys())]
-    out += [f"{p}: checkpoint {a[p]} vs model {b[p]}"
-            for p in sorted(a.keys() & b.keys()) if a[p] != b[p]]
-    return out
-
-
-def check_compatible(saved, target, directory: str, step: int) -> None:
-    """UserError listing every mismatched path (before any array is read)."""
-    bad = mismatched_paths(saved, target)
-    if bad:
-        raise UserError(
-            f"checkpoint step {step} in {directory} does not fit this model ({len(bad)} "
-            f"mismatched paths: {'; '.join(bad)}). Use the run's original model settings, "
-            f"or a new --workdir (with --init_from to start from its parameters)")
-
-
 @jax.jit
 def _all_finite(tree) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
@@ -327,54 +286,5 @@ def nonfinite_paths(state) -> list[str]:
     if bool(_all_finite(state)):
         return []
     leaves = jax.tree_util.tree_flatten_with_path(state)[0]
-    return ["/".join(_key_name(k) for k in path) for path, x in leaves
+    return [path_text(path) for path, x in leaves
             if np.issubdtype(x.dtype, np.inexact) and not bool(jnp.all(jnp.isfinite(x)))]
-
-
-# ---------------------------------------------------------------------------------------------
-# Metadata: what must match for a bit-exact resume.
-
-
-def run_metadata(mesh, tokenizer) -> dict:
-    """Library versions, XLA flags, mesh shape and tokenizer of the running job."""
-    import flax
-    import optax
-
-    return {
-        "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__,
-                     "flax": flax.__version__, "optax": optax.__version__,
-                     "orbax": ocp.__version__},
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "mesh": {str(k): int(v) for k, v in mesh.shape.items()  # replica=1: as before it
-                 if not (k == "replica" and v == 1)},
-        "devices": jax.device_count(), "processes": jax.process_count(),
-        "platform": jax.default_backend(),
-        "tokenizer": {"hash": tokenizer.hash, "vocab_size": int(tokenizer.vocab_size)},
-    }
-
-
-def check_tokenizer(saved: dict, now: dict) -> None:
-    """UserError if this run's tokenizer is not the one the checkpoint was trained with
-    (sha256 of the model file): the same ids would mean other words, silently."""
-    tok_saved, tok_now = saved.get("tokenizer", {}), now["tokenizer"]
-    if tok_saved.get("hash") != tok_now["hash"]:
-        raise UserError(
-            f"the checkpoint was trained with another tokenizer ({tok_saved.get('vocab_size')} "
-            f"tokens, hash {str(tok_saved.get('hash'))[:12]}...) than this run's "
-            f"({tok_now['vocab_size']} tokens, hash {tok_now['hash'][:12]}...); token ids would "
-            f"mean other words. Use the same --data and data.tokenizer settings (or the run's "
-            f".model file) or start a new run directory")
-
-
-def check_resume_metadata(saved: dict, now: dict) -> list[str]:
-    """Warn (ResumeWarning) for each difference that breaks bit-exactness (versions, XLA
-    flags, mesh, device or process count); raise via `check_tokenizer` if the tokenizer
-    changed. Returns the differences found."""
-    check_tokenizer(saved, now)
-    diffs = [f"{key}: saved {saved.get(key)!r}, now {now[key]!r}"
-             for key in ("versions", "xla_flags", "mesh", "devices", "processes", "platform")
-             if saved.get(key) != now[key]]
-    for d in diffs:
-        warnings.warn(f"resuming with a changed {d}; the run continues but is not promised to "
-                      f"be bit-identical to an uninterrupted one", ResumeWarning, stacklevel=2)
-    return diffs

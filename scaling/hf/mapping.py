@@ -218,8 +218,9 @@ def dry_run(rules: Rules, shapes: dict[str, tuple], tensors) -> None:
 
 @dataclass(frozen=True)
 class HFConverter:
-    """A family's `hf_converter` hook: the HF architectures it imports, and the one a run of
-    the family exports to (`export_for(model)` raises UserError when none can hold it)."""
+    """A family's HuggingFace converter (scaling/hf/converters.py): the HF architectures it
+    imports, and the one a run of the family exports to (`export_for(model)` raises
+    UserError when none can hold it)."""
 
     architectures: tuple[Architecture, ...]
     export_for: Callable[[ModelConfig], Architecture]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import zlib
 
 from scaling.config import ModelConfig
-from scaling.convert.mapping import Architecture, Rules, fresh, hf_config_value, pad_rows
 from scaling.errors import UserError
+from scaling.hf.mapping import Architecture, Rules, fresh, hf_config_value, pad_rows
 
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
                "relu": "relu"}

@@ -9,9 +9,9 @@ the tanh approximation (HF's `gelu_new`).
 from __future__ import annotations
 
 from scaling.config import ModelConfig
-from scaling.convert.gpt2 import check_tied, conv1d_layer_export, conv1d_layer_rules
-from scaling.convert.mapping import Architecture, Rules, hf_config_value, pad_rows
 from scaling.errors import UserError
+from scaling.hf.gpt2 import check_tied, conv1d_layer_export, conv1d_layer_rules
+from scaling.hf.mapping import Architecture, Rules, hf_config_value, pad_rows
 
 ACTIVATIONS = {"gelu": "gelu_tanh", "relu": "relu"}  # HF openai ACT_FNS: gelu = gelu_new
 EXPORT_ACTIVATIONS = {"gelu_tanh": "gelu", "relu": "relu"}

@@ -1,12 +1,17 @@
-"""The `hf_converter` hooks of the gpt and bert families (scaling/families/): which HF
-architectures each imports, and which one a run exports to."""
+"""Each family's HuggingFace converter: which HF architectures it imports, and which one a
+run exports to (gpt: GPT2LMHeadModel, OpenAIGPTLMHeadModel, GPTNeoForCausalLM; bert:
+BertForMaskedLM, BertForPreTraining, BertModel). A family without one converts neither way.
+
+The table is keyed by family name here rather than hooked on the registry's `Family`: the
+conversion commands (from_hf.py, to_hf.py) build and restore runs through the registry, so a
+hook pointing back into this package would make the two packages import each other."""
 
 from __future__ import annotations
 
 from scaling.config import ModelConfig
-from scaling.convert import bert, gpt2, gpt_neo, openai_gpt
-from scaling.convert.mapping import Architecture, HFConverter
 from scaling.errors import UserError
+from scaling.hf import bert, gpt2, gpt_neo, openai_gpt
+from scaling.hf.mapping import Architecture, HFConverter
 
 
 def _common_checks(m: ModelConfig) -> None:
@@ -45,3 +50,15 @@ def bert_export(m: ModelConfig) -> Architecture:
 
 GPT = HFConverter((gpt2.ARCHITECTURE, openai_gpt.ARCHITECTURE, gpt_neo.ARCHITECTURE), gpt_export)
 BERT = HFConverter(bert.ARCHITECTURE_LIST, bert_export)
+CONVERTERS = {"gpt": GPT, "bert": BERT}  # family name -> its converter
+
+
+def converter_for(model: ModelConfig) -> HFConverter | None:
+    """The converter of `model`'s family, or None when the family has none."""
+    return CONVERTERS.get(model.family)
+
+
+def architectures() -> dict[str, Architecture]:
+    """Every HF architecture some family imports, by its HF name."""
+    return {arch.name: arch for converter in CONVERTERS.values()
+            for arch in converter.architectures}

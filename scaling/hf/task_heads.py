@@ -1,5 +1,5 @@
 """Fine-tuned runs (`scaling finetune`) for `convert --to-hf` (commands that need a
-language-model head refuse them: scaling/eval/checkpoint_io.refuse_finetuned).
+language-model head refuse them: scaling/checkpoint/load.refuse_finetuned).
 
 A fine-tuned run's parameters are {"backbone": the pretrained model's tree, "head": the task
 head} (scaling/models/heads.py). A BERT run exports to the HF class that holds the same head

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.config import ModelConfig
-from scaling.convert.gpt2 import EXPORT_ACTIVATIONS, activation, check_tied
-from scaling.convert.mapping import Architecture, Rules, hf_config_value, pad_rows
 from scaling.errors import UserError
+from scaling.hf.gpt2 import EXPORT_ACTIVATIONS, activation, check_tied
+from scaling.hf.mapping import Architecture, Rules, hf_config_value, pad_rows
 
 DEFAULT_WINDOW = 256
 
