@@ -9,6 +9,7 @@ from scaling.config import Config, MeshConfig, ModelConfig, TrainConfig
 from scaling.laws.accounting import param_counts
 
 
+@pytest.mark.slow
 def test_compiled_state_is_sharded_eight_ways():
     config = Config(
         model=ModelConfig(vocab_size=256, n_layers=2, d_model=64, n_heads=4, d_ff=256,

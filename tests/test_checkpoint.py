@@ -99,6 +99,7 @@ def saved_fsdp8(tmp_path_factory):
     return directory, host(state), loss
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mesh_cfg,n", [(DATA2_TENSOR2, 4), (ALL3, 8), (FSDP8, 8)])
 def test_restore_reshards_onto_the_current_mesh(saved_fsdp8, mesh_cfg, n):
     """Saved with fsdp=8, restored with data=2,tensor=2 on 4 devices (and others): arrays

@@ -108,6 +108,7 @@ def _ids(seed=0, shape=(2, T)):
     return np.random.default_rng(seed).integers(0, V, shape).astype(np.int32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2", "openai", "neo"])
 def test_causal_logits_match_hf(hf, name):
     ids = _ids()
@@ -226,7 +227,6 @@ def test_greedy_continuation_matches_hf_generate_through_gpt_neo_bands(hf):
 def test_hf_tokenizer_round_trip_generate_and_task_scores(hf, tmp_path, capsys):
     from scaling.checkpoint.load import load_run
     from scaling.data.tokenizers.run_copy import run_tokenizer
-    from scaling.checkpoint.load import load_run
     from scaling.eval.fewshot import pack_choice, score
 
     run, model = hf["gpt2"]["run"], hf["gpt2"]["model"]

@@ -148,6 +148,7 @@ def test_log_row_counts_rows_by_hand(data):
     assert row["share/text1"] == pytest.approx(a_late / (5 * B))
 
 
+@pytest.mark.slow
 def test_train_logs_shares_and_per_source_eval_losses(sources, mix_source, tmp_path):
     """One short run, stopped at step 2 and resumed, serves the mixture's and the restart
     cost's checks (one compilation, to keep the suite short): per-source shares, tokens seen

@@ -160,6 +160,7 @@ def test_nsp_switch_is_a_masked_lm_option_only():
     assert get_preset("bert-tiny").data.nsp and get_preset("bert-base").data.nsp
 
 
+@pytest.mark.slow
 def test_a_short_nsp_run_logs_mlm_and_nsp_accuracy(tmp_path):
     root = tmp_path / "corpus"
     root.mkdir()

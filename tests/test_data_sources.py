@@ -162,6 +162,7 @@ def test_max_documents_caps_each_split(tmp_path):
     assert capped._train.num_tokens == sum(len(d) + 2 for d in first5)
 
 
+@pytest.mark.slow
 def test_tfds_tiny_shakespeare_trains_through_scaling_train(tmp_path, shakespeare_download,
                                                             capsys):
     """`scaling train --data tfds:tiny_shakespeare`, the download replaced by a local copy."""

@@ -36,6 +36,7 @@ def _params(model=MODEL, seed=0):
                                        ids))["params"]
 
 
+@pytest.mark.slow
 def test_incremental_decoding_equals_full_recomputation_at_every_step():
     rng = np.random.default_rng(0)
     B, S, T = 3, 7, 6
@@ -154,6 +155,7 @@ def one_device():
     return translator(MeshConfig(1, 1, 1), jax.devices()[:1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 3])
 def test_batched_decoding_equals_one_source_at_a_time(one_device, beam):
     tr, params = one_device
@@ -164,6 +166,7 @@ def test_batched_decoding_equals_one_source_at_a_time(one_device, beam):
     assert len(set(together)) > 1  # the sources give different outputs
 
 
+@pytest.mark.slow
 def test_decoding_on_eight_devices_equals_one(one_device):
     tr1, params1 = one_device
     tr8, params8 = translator(MeshConfig(2, 2, 2), jax.devices())

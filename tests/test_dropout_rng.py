@@ -48,10 +48,12 @@ def _with(rng: str, dropout: float) -> Config:
                                train=dataclasses.replace(CONFIG.train, dropout_rng=rng))
 
 
+@pytest.mark.slow
 def test_without_dropout_the_generator_changes_nothing():
     assert _loss(_with("rbg", 0.0)) == _loss(_with("threefry", 0.0))
 
 
+@pytest.mark.slow
 def test_with_dropout_each_generator_is_deterministic_and_they_differ():
     rbg, threefry = _loss(_with("rbg", 0.3)), _loss(_with("threefry", 0.3))
     assert rbg == _loss(_with("rbg", 0.3))

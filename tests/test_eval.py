@@ -30,6 +30,7 @@ def test_pack_choice_by_hand():
         pack_choice([1], [5] * 9, 8)
 
 
+@pytest.mark.slow
 def test_scores_equal_direct_log_likelihood():
     model = ModelConfig(vocab_size=32, n_layers=1, d_model=16, n_heads=2, d_ff=32, max_len=8,
                         dropout=0.0, attn_dropout=0.0, dtype="float32")

@@ -80,6 +80,7 @@ def test_the_training_loop_imports_no_evaluator():
     assert "scaling.eval.registry" in _imports("scaling.commands.train")
 
 
+@pytest.mark.slow
 def test_a_registered_evaluator_is_run_by_train_and_by_eval(tmp_path, monkeypatch, capsys):
     """An evaluator the loop cannot know by name: its rows reach metrics.jsonl at every
     evaluation with the parameters as trained, and `scaling eval --tasks` reaches it."""
@@ -128,6 +129,7 @@ STEPS = ["model.max_len=32", "train.seq_len=16", "train.steps=2", "train.global_
          "model.attn_dropout=0.0"]
 
 
+@pytest.mark.slow
 def test_bleu_in_training_equals_scaling_eval_on_the_checkpoint(tmp_path, capsys):
     """train.eval_bleu=6 logs greedy BLEU/chrF of the first 6 validation pairs; `scaling eval
     --tasks bleu --beam 1 --alpha 0 --split validation --limit 6` scores the same pairs with

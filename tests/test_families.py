@@ -67,6 +67,7 @@ def test_schema_batches_pass_their_own_check_and_a_drifted_one_fails(preset):
         check_batch(fields, short, 4, 16, "x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", TINY)
 def test_params_bench_train_and_bench_compile_run_for_every_family(preset, capsys):
     assert main(["params", "--config", preset, "--json"]) == 0
@@ -103,6 +104,7 @@ def _layer_masks(model: ModelConfig, T: int) -> list[np.ndarray]:
     return masks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 2, 3])
 def test_accounting_bands_the_layers_the_stack_bands(every):
     T, r = 16, 3

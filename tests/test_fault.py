@@ -57,6 +57,7 @@ def rows(workdir):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_nonfinite_step_changes_nothing_and_is_logged(corpus, tmp_path, monkeypatch, capsys):
     """Batch 2 is poisoned: step 3 is skipped (logged, counted); the state after step 3 equals
     the state after step 2 except the counters; every checkpoint is finite."""
@@ -86,6 +87,7 @@ def test_nonfinite_step_changes_nothing_and_is_logged(corpus, tmp_path, monkeypa
     assert np.any(changed)  # training went on after the skip
 
 
+@pytest.mark.slow
 def test_k_nonfinite_steps_in_a_row_stop_the_run(corpus, tmp_path, monkeypatch, capsys):
     """max_nonfinite=3 and batches 1, 2, 3 poisoned: one clear line, exit 2, and the
     checkpoints hold only finite states."""

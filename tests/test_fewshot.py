@@ -76,6 +76,7 @@ def random_requests(seed=0, cut=True):
     return reqs
 
 
+@pytest.mark.slow
 def test_batched_shared_prompt_scorer_equals_one_row_at_a_time(toy):
     params, scorer = toy
     reqs = random_requests()
@@ -86,6 +87,7 @@ def test_batched_shared_prompt_scorer_equals_one_row_at_a_time(toy):
     np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_scoring_on_8_devices_equals_one(toy):
     from scaling import sharding
     from scaling.config import MeshConfig
@@ -245,6 +247,7 @@ def test_batched_generation_of_different_lengths_equals_one_at_a_time(toy):
     assert np.asarray(batched).tolist() == alone
 
 
+@pytest.mark.slow
 def test_generation_on_8_devices_equals_one(toy):
     """Parameters laid out on a (2, 2, 2) mesh as in training, rows split over its batch
     axes: the same tokens as one device, greedy and sampled (top-k, top-p)."""

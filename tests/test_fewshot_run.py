@@ -33,6 +33,7 @@ def run(tmp_path_factory):
     return workdir, task
 
 
+@pytest.mark.slow
 def test_in_training_eval_tasks_are_logged(run):
     workdir, _ = run
     rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
@@ -67,6 +68,7 @@ def test_scaling_eval_shows_prompts_and_logs_samples(evaluated):
     assert "10 prompts cut" in printed
 
 
+@pytest.mark.slow
 def test_lm_eval_adapter_agrees_with_scaling_eval(run, evaluated, tmp_path, monkeypatch,
                                                   capsys):
     pytest.importorskip("lm_eval")

@@ -165,6 +165,7 @@ def _loss(config, n, params=None):
     return [float(loss), float(task)], [np.asarray(g) for g in jax.tree.leaves(grads)], params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [("gpt_classify", "gpt", "classification", 3, 0),
                                   ("classify", "bert", "multiple_choice", 2, 2)])
 def test_finetune_loss_on_8_devices_equals_one(case):
@@ -255,6 +256,7 @@ def _finetune_killed(backbone, workdir):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_finetune_killed_resumes_exactly_and_scores(backbone, tmp_path, capsys):
     _write_task(backbone / "task")
     assert _finetune(backbone, tmp_path / "full") == 0

@@ -24,6 +24,7 @@ def setup(model, T=12):
     return ids, params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scan", [True, False])
 def test_cached_decoding_equals_full_forward(scan):
     """Prefill 5 tokens, then one at a time: every logit equals the full causal pass,
@@ -42,6 +43,7 @@ def test_cached_decoding_equals_full_forward(scan):
     assert int(cache["index"]) == 12
 
 
+@pytest.mark.slow
 def test_greedy_generation_equals_naive_loop():
     ids, params = setup(MODEL, T=4)
     got = generate(MODEL, params, ids, jax.random.key(0), new_tokens=8, temperature=0.0)

@@ -63,6 +63,7 @@ def _isoflop_draw(rng, sigma, budgets):
     return n, c, law(n, c / (6 * n)) + rng.normal(0, sigma, n.size)
 
 
+@pytest.mark.slow
 def test_prediction_intervals_cover_new_runs_in_at_least_90_of_100_draws():
     sigma, budgets, held_out = 0.02, np.array([1e18, 3e18, 9e18]), 2.5e19
     covered, widths = 0, []

@@ -87,6 +87,7 @@ def _parse(argv):
     return parser.parse_args(argv)
 
 
+@pytest.mark.slow
 def test_fit_command_writes_fit_json_report_and_figures(tmp_path, capsys):
     path = _isoflop_table(tmp_path)
     out = tmp_path / "out"

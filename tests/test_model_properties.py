@@ -37,6 +37,7 @@ def random_ids(T=16, B=2, seed=0):
     return np.random.default_rng(seed).integers(0, SMALL.vocab_size, (B, T)).astype(np.int32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["pre", "post"])
 def test_future_tokens_never_change_earlier_logits(norm):
     model = dataclasses.replace(SMALL, norm=norm)
@@ -90,6 +91,7 @@ def test_band_limits_receptive_field():
         assert affected == set(range(s, min(s + r, T))), (s, affected)
 
 
+@pytest.mark.slow
 def test_alternating_layers_stack_their_reach():
     """GPT-3 alternation with local_every=2 and 2 layers: layer 0 dense, layer 1 banded, so the
     last position still sees the first token (the dense layer carries it forward)."""
@@ -118,6 +120,7 @@ def test_scan_equals_unrolled():
                                logits(SMALL, params, ids), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["full", "dots", "dots_no_batch"])
 def test_remat_equals_no_remat(policy):
     params = init(SMALL)

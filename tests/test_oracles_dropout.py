@@ -78,6 +78,7 @@ def test_embedding_residual_and_mlp_dropout_keep_one_minus_p(monkeypatch):
         assert abs(rate - P) < 5 * np.sqrt(P * (1 - P) / n), (path, rate)  # 5 std errors
 
 
+@pytest.mark.slow
 def test_attention_dropout_keeps_one_minus_p(monkeypatch):
     """Re-run each layer's attention call with values = the identity on keys, so the output
     is the dropped-out probability matrix itself; compare with the rate-0 probabilities."""

@@ -66,6 +66,7 @@ def single_device():
     return loss, grads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["data", "fsdp", "tensor", "data2_fsdp2_tensor2",
                                     "replica2_fsdp2_tensor2"])
 def test_layout_matches_single_device(layout):
@@ -80,6 +81,7 @@ def test_layout_matches_single_device(layout):
                  grads, ref_grads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["fsdp", "data2_fsdp2_tensor2", "replica2_fsdp2_tensor2"])
 def test_weights_gathered_once_a_step_match_single_device(layout):
     """train.fsdp_gather=step (weights whole once a step): the same loss and gradients."""
@@ -99,6 +101,7 @@ def test_whole_over_fsdp_drops_only_the_fsdp_axis():
     assert [got[k].spec for k in "abc"] == [P(None, "tensor"), P(), P("replica", None)]
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_matches_full_batch():
     ref_loss, ref_grads, _ = loss_and_grads(CONFIG, "data2_fsdp2_tensor2")
     accum = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, microbatches=4))
@@ -109,6 +112,7 @@ def test_gradient_accumulation_matches_full_batch():
                      grads, ref_grads)
 
 
+@pytest.mark.slow
 def test_train_step_compiles_once_and_learns():
     config = dataclasses.replace(CONFIG, mesh=MeshConfig(2, 2, 2))
     mesh = sharding.make_mesh(config.mesh)

@@ -53,6 +53,7 @@ def gpt2(tmp_path_factory):
     return directory, run, model
 
 
+@pytest.mark.slow
 def test_greedy_generate_equals_transformers_without_bos(gpt2, capsys):
     """`scaling generate --temperature 0` on the converted GPT-2 prints the text HF's greedy
     `generate` makes from the prompt as HF's tokenizer encodes it (GPT-2's adds no bos)."""

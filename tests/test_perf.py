@@ -43,6 +43,7 @@ def test_fused_qkv_equals_three_projections():
     assert set(params) == {"query", "key", "value", "out"}  # the tree is unchanged
 
 
+@pytest.mark.slow
 def test_unrolled_scan_equals_scan():
     """scan_unroll=L (the CPU default) and scan_unroll=1 (a loop) agree on logits and
     gradients with one parameter tree."""
@@ -91,6 +92,7 @@ def test_scan_unroll_platform_rule():
     assert resolve(Config(model=fixed), [Dev("cpu")]).model.scan_unroll == 1
 
 
+@pytest.mark.slow
 def test_fsdp_gather_once_a_step_runs_fewer_all_gathers():
     """On a (2, 2, 2) mesh the train step with `train.fsdp_gather=step` runs fewer
     all-gathers than the per-layer default (counted in the optimized HLO: the weights are
@@ -155,6 +157,7 @@ def test_torch_reference_has_our_parameter_count():
     assert torch_count == hand == count_params(config)["total"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("process", ["separate", "same"])
 def test_bench_torch_runs_the_reference_in_either_process(process, capsys):
     """`bench torch` interleaves both steps and prints a ratio; by default the reference runs

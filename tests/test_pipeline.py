@@ -92,6 +92,7 @@ def layer_kernel(params):
     return params["decoder"]["layers"]["mlp"]["wi"]["kernel"]  # [L, D, F]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_pipelined_layout_matches_single_device(layout):
     """4 microbatches through the stages, each stage under its remat policy: the loss and

@@ -139,6 +139,7 @@ def _delete_metadata(step_dir):
     (step_dir / "state" / "_METADATA").unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_truncate_the_array_files, _empty, _corrupt_meta,
                                     _delete_metadata], ids=lambda f: f.__name__.strip("_"))
 def test_a_damaged_latest_step_is_moved_aside_and_the_previous_one_resumes_exactly(
@@ -333,6 +334,7 @@ def test_a_truncated_store_shard_says_what_to_do(data, tmp_path, capsys):
         victim.write_bytes(backup)
 
 
+@pytest.mark.slow
 def test_relative_paths_are_stored_absolute(data, tmp_path, monkeypatch):
     corpus = [s for s in data if s.startswith("data.source=")][0].split(":", 1)[1]
     monkeypatch.chdir(os.path.dirname(os.path.dirname(corpus)))
@@ -347,6 +349,7 @@ def test_relative_paths_are_stored_absolute(data, tmp_path, monkeypatch):
     assert np.isfinite(losses(workdir)[1])
 
 
+@pytest.mark.slow
 def test_relative_paths_inside_a_mixture_are_stored_absolute(data, tmp_path, monkeypatch):
     """A relative path inside `mix:` is made absolute in config.json (weights as given), so
     a command started from another directory reads the same files."""

@@ -49,6 +49,7 @@ def corpus(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_a_gcs_workdir_trains_and_resumes_like_a_local_one(corpus, tmp_path, capsys):
     local = tmp_path / "local"
     assert main(_args(corpus, str(local))) == 0  # 6 steps straight, on a local disk

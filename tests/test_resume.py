@@ -20,6 +20,8 @@ from helpers import subprocess_env, word_corpus
 
 from scaling.checkpoint.manager import Checkpoints, checkpoint_dir
 
+pytestmark = pytest.mark.slow  # module fixtures train runs: the full suite only
+
 TINY = ["data.tokenizer=byte", "model.vocab_size=384", "model.n_layers=1", "model.d_model=64",
         "model.n_heads=2", "model.d_ff=128", "model.max_len=32", "train.eval_batches=2",
         "mesh.data=1", "mesh.fsdp=8", "mesh.tensor=1", "optim.warmup_steps=2",

@@ -90,6 +90,7 @@ def _generate(run, prompt, capsys):
     return capsys.readouterr().out.removesuffix("\n")
 
 
+@pytest.mark.slow
 def test_export_carries_tokenizer_and_in_vocabulary_ids(exported):
     run, out = exported
     config = json.load(open(os.path.join(out, "config.json")))
@@ -101,6 +102,7 @@ def test_export_carries_tokenizer_and_in_vocabulary_ids(exported):
     assert tok.eos_token_id == config["eos_token_id"]
 
 
+@pytest.mark.slow
 def test_pipeline_text_equals_scaling_generate_and_import_back(exported, tmp_path, capsys):
     run, out = exported
     pipe = transformers.pipeline("text-generation", model=out, device="cpu")

@@ -202,6 +202,7 @@ def spm_stores(tmp_path_factory, corpus) -> tuple[Path, Path]:
 # 1. The worker count does not change a byte.
 
 
+@pytest.mark.slow
 def test_stores_built_by_one_and_two_workers_are_byte_identical(spm_stores, byte_store,
                                                                 tmp_path, corpus, capsys):
     w1, w2 = spm_stores
@@ -529,6 +530,7 @@ def test_bad_prepare_flags_are_one_line(tmp_path, corpus, capsys):
     assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]  # left as it was
 
 
+@pytest.mark.slow
 def test_resuming_on_a_store_with_another_tokenizer_is_one_line(byte_store, spm_stores,
                                                                 tmp_path, capsys):
     run = tmp_path / "run"

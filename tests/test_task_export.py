@@ -14,6 +14,8 @@ transformers = pytest.importorskip("transformers")
 
 from scaling.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.slow  # module fixtures train runs: the full suite only
+
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
 FT = [
     "train.global_batch=8",
@@ -96,7 +98,7 @@ def _batch(C, T=24, B=3):
 
 
 @pytest.mark.parametrize(
-    "kind", ["classification", pytest.param("multiple_choice", marks=pytest.mark.slow)]
+    "kind", ["classification", "multiple_choice"]
 )
 def test_finetuned_bert_exports_with_equal_logits(bert, kind, tmp_path, capsys):
     from scaling.checkpoint.load import read_config

@@ -33,6 +33,7 @@ def corpus(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_train_writes_run_directory_and_learns(corpus, tmp_path, capsys):
     workdir = tmp_path / "run"
     code = main(["train", "--config", "gpt-tiny", "--workdir", str(workdir), "--quiet",
@@ -73,6 +74,7 @@ def test_bad_data_exits_2(make, needle, tmp_path, capsys):
     assert needle.lower() in err.lower(), err
 
 
+@pytest.mark.slow
 def test_summary_covers_every_session(corpus, tmp_path, capsys):
     """Stopped at step 20 and resumed: the summary's best/final eval loss come from the whole
     history in metrics.jsonl, not only from the last session."""
@@ -91,6 +93,7 @@ def test_summary_covers_every_session(corpus, tmp_path, capsys):
     assert summary["best_eval_loss"] == min(evals)
 
 
+@pytest.mark.slow
 def test_resume_with_another_tokenizer_exits_2(corpus, tmp_path, capsys):
     """Resuming a run on a corpus whose trained SentencePiece differs (same size, other
     pieces) is refused: the stored tokenizer hash does not match."""
@@ -117,6 +120,7 @@ def trained_run(corpus, tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_generate_continues_a_prompt_from_a_trained_run(trained_run, tmp_path, capsys):
     capsys.readouterr()
     args = ["generate", "--workdir", trained_run, "--prompt", "def f3_", "--temperature", "0"]
@@ -129,6 +133,7 @@ def test_generate_continues_a_prompt_from_a_trained_run(trained_run, tmp_path, c
     assert "not a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_eval_scores_the_trained_pattern_above_chance(trained_run, tmp_path, capsys):
     """The corpus repeats `return x * j + i` inside `def fi_j`: a trained model must prefer
     that continuation to a shuffled one far more often than chance (0.5)."""

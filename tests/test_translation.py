@@ -48,6 +48,7 @@ def run(tmp_path_factory):
     return root, workdir
 
 
+@pytest.mark.slow
 def test_a_word_map_is_learned_to_bleu_above_95(run, capsys):
     _, workdir = run
     capsys.readouterr()
@@ -59,6 +60,7 @@ def test_a_word_map_is_learned_to_bleu_above_95(run, capsys):
     assert rows[-1]["bleu"] > 95, rows[-1]
 
 
+@pytest.mark.slow
 def test_translate_keeps_order_empty_lines_and_warns_on_a_cut(run, tmp_path, capsys):
     _, workdir = run
     long = " ".join(["red dog"] * 60)  # far beyond model.max_len = 64 tokens
@@ -76,6 +78,7 @@ def test_translate_keeps_order_empty_lines_and_warns_on_a_cut(run, tmp_path, cap
     assert "line 4:" in err and "cut to model.max_len=64" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "directory", "binary", "gpt_run", "no_run"])
 def test_bad_translate_input_is_one_line_and_exit_2(run, tmp_path, capsys, case):
     _, workdir = run
