@@ -325,7 +325,7 @@ def fit_command(args: argparse.Namespace) -> int:
 
         prediction = check.run_check(args, table, outcome)
     figures = [] if args.no_plots else _figures(args, table, outcome, prediction)
-    paths = report.write_outputs(summary, args.out, figures)
+    paths = report.write_outputs(summary, args.out, figures, prediction)
     a3 = summary["approach3"]
     if "error" in a3:
         print(f"approach 3: {a3['error']}")
