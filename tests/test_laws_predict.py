@@ -156,6 +156,32 @@ def test_emit_sweep_writes_a_spec_scaling_sweep_accepts(tmp_path):
         assert r.config.optim.lr == 3e-3 and r.config.train.global_batch == 16
     assert cli_main(["sweep", "--spec", str(spec_out), "--workdir", str(tmp_path / "w"),
                      "--dry-run"]) == 0  # fmt: skip
+    report = (out / "report.md").read_text()
+    assert "## Held-out check ([prediction.md](prediction.md))" in report
+    assert "(isoflops.png)" not in report  # --no-plots: no figure to show
+
+
+def test_report_shows_the_held_out_check_and_its_isoflop_figure():
+    from scaling.laws import report
+
+    check = {"level": 0.95, "predictions": [
+        {"budget": 1e13, "approach": "2", "N_opt": 184e3, "loss": 3.1789,
+         "loss_interval": [2.969, 3.446],
+         "measured": {"N": 161088.0, "loss": 3.1641, "miss_nats": -0.0148,
+                      "miss_percent": -0.47, "inside_interval": True}},
+        {"budget": 1e13, "approach": "3", "N_opt": 209e3, "loss": 3.4542,
+         "loss_interval": [3.5, 3.645]}]}  # fmt: skip
+    lines = report._check(check, ["isoflops.png"])
+    assert (
+        "| 1.000e+13 | approach 2 | 1.840e+05 | 3.1789 | [2.9690, 3.4460] | 1.611e+05 | "
+        "3.1641 | -0.0148 (-0.47%) | yes |" in lines
+    )
+    assert (
+        "| 1.000e+13 | approach 3 | 2.090e+05 | 3.4542 | [3.5000, 3.6450] | — | — | — | — |"
+        in lines
+    )
+    assert any(line.startswith("![") and line.endswith("(isoflops.png)") for line in lines)
+    assert report._check(None, ["isoflops.png"]) == []
 
 
 def test_emit_sweep_without_a_spec_names_the_flag(tmp_path):

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         measured = _measured_table(args) if prediction else None
         figures = plots.write_figures(table, outcome, args.out, args.results, args.runs,
                                       prediction, measured)  # fmt: skip
-    paths = report.write_outputs(summary, args.out, figures)
+    paths = report.write_outputs(summary, args.out, figures, prediction)
     a3 = summary["approach3"]
     if "error" in a3:
         print(f"approach 3: {a3['error']}")

@@ -129,9 +129,10 @@ def _verdicts(records: list[dict]) -> list[str]:
         if not m:
             continue
         where = "inside" if m["inside_interval"] else "outside"
-        best = ("the measured best size is the predicted one" if m["best_is_predicted"] else
-                f"the measured best size is {_n(m['best_N'])}, not the predicted "
-                f"{_n(m['N'])}")  # fmt: skip
+        best = ("the measured best size is the one trained nearest the predicted N_opt"
+                if m["best_is_predicted"] else
+                f"the measured best size is {_n(m['best_N'])}, not {_n(m['N'])}, the one "
+                f"trained nearest the predicted N_opt ({_n(r['N_opt'])})")  # fmt: skip
         out.append(f"- {NAMES[r['approach']]} at {r['budget']:.3g} FLOP: predicted "
                    f"{r['loss']:.4f}, measured {m['loss']:.4f} at N = {_n(m['N'])}: missed by "
                    f"{abs(m['miss_nats']):.4f} nats ({abs(m['miss_percent']):.2f}%), "

@@ -102,7 +102,11 @@ def plot_isoflops(results: Results, fit: IsoflopFit, out_dir: str,
         ax.plot([], [], "k--", lw=1, label="approach 3 L(N, C/6N)")
     ax.set(xscale="log", xlabel=LABELS["N"], ylabel="loss",
            title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f}")  # fmt: skip
-    ax.legend(fontsize=6 if check else 7, ncol=2, loc="upper right" if check else "best")
+    if check:  # beside the axes: inside, the legend hid runs of the smallest budget
+        fig.set_size_inches(8.0, 4.2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7, ncol=2, loc="best")
     return _save(fig, out_dir, "isoflops")
 
 

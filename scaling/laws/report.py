@@ -167,8 +167,37 @@ def _approach1(section: dict | None, level: float) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(summary: dict, figures: list[str] = ()) -> str:
-    """The report: data, each fitted law with intervals, compute-optimal N and D per budget."""
+def _check(check: dict | None, figures: list[str]) -> list[str]:
+    """With `scaling fit --predict`: each approach's prediction at the held-out budgets, the
+    runs measured there, and the IsoFLOP figure that shows both."""
+    if not check:
+        return []
+    level = check["level"]
+    lines = ["## Held-out check ([prediction.md](prediction.md))", "",
+             f"| C (FLOP) | approach | N_opt | predicted loss | {level:.0%} prediction interval "
+             "| measured at N | loss | miss | inside |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in check["predictions"]:
+        m = r.get("measured")
+        lo, hi = r["loss_interval"]
+        cells = [_num(r["budget"]), f"approach {r['approach']}", _num(r["N_opt"]),
+                 f"{r['loss']:.4f}", f"[{lo:.4f}, {hi:.4f}]"]  # fmt: skip
+        cells += ([_num(m["N"]), f"{m['loss']:.4f}",
+                   f"{m['miss_nats']:+.4f} ({m['miss_percent']:+.2f}%)",
+                   "yes" if m["inside_interval"] else "**no**"] if m else ["—"] * 4)  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if "isoflops.png" in figures:
+        lines += ["![IsoFLOP profiles with each approach's predicted optimum at the held-out "
+                  "budgets (error bars: prediction intervals) and the runs measured there]"
+                  "(isoflops.png)", ""]  # fmt: skip
+    return lines
+
+
+def render_markdown(summary: dict, figures: list[str] = (), check: dict | None = None) -> str:
+    """The report: data, each fitted law with intervals, compute-optimal N and D per budget;
+    with `check` (scaling fit --predict's summary) the held-out predictions and their
+    measurement."""
     s = summary["settings"]
     level = s["level"]
     a3 = summary["approach3"]
@@ -181,7 +210,7 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
         f"{s['bootstrap']} bootstrap resamples, seed {s['seed']}, {level:.0%} percentile intervals",
         "",
     ]  # fmt: skip
-    lines += _headline(summary, level) + _limits(summary)
+    lines += _headline(summary, level) + _check(check, figures) + _limits(summary)
     notes = []
     if "error" not in a3:
         starts = (f"all {a3['grid_points']}" if a3["lbfgs_starts"] == a3["grid_points"]
@@ -205,7 +234,8 @@ def render_markdown(summary: dict, figures: list[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(summary: dict, out_dir: str, figures: list[str] = ()) -> dict[str, str]:
+def write_outputs(summary: dict, out_dir: str, figures: list[str] = (),
+                  check: dict | None = None) -> dict[str, str]:  # fmt: skip
     """Write fit.json and report.md into `out_dir`; return their paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {"fit": os.path.join(out_dir, "fit.json"), "report": os.path.join(out_dir, "report.md")}
@@ -213,5 +243,5 @@ def write_outputs(summary: dict, out_dir: str, figures: list[str] = ()) -> dict[
         json.dump(summary, f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
     with open(paths["report"], "w", encoding="utf-8") as f:
-        f.write(render_markdown(summary, figures))
+        f.write(render_markdown(summary, figures, check))
     return paths
